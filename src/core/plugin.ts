@@ -1,0 +1,99 @@
+/**
+ * Plugin definitions and the context every plugin instance is given. A plugin file exports one
+ * definition made with defineInput / defineFilter / defineOutput: its @type, its parameter schema,
+ * optional cross-field validation and a `create` that builds the instance from the typed config.
+ */
+import type { Logger } from 'pino';
+import type { ConfigElement } from '../config/node.js';
+import type { ParamsOf, Schema } from '../config/schema.js';
+import type { EventStream, Record_ } from './event-stream.js';
+import type { Time } from './event-time.js';
+import type { PluginMetrics } from './metrics.js';
+
+export type PluginKind = 'input' | 'filter' | 'output';
+
+/** A cross-field problem found by `validate`. */
+export interface ValidationProblem {
+  param?: string;
+  message: string;
+}
+
+/** The surroundings a plugin instance lives in. Everything a plugin needs comes through here. */
+export interface PluginContext {
+  readonly id: string;
+  readonly type: string;
+  /** True when the operator gave an @id (Fluentd prints `[id]` in logs only then). */
+  readonly hasExplicitId: boolean;
+  readonly log: Logger;
+  readonly metrics: PluginMetrics;
+  readonly workerId: number;
+  readonly hostname: string;
+  /** The plugin's own `@label`, if it has one. */
+  readonly label: string | null;
+  /** The element the plugin was configured from (for nested sections a plugin interprets itself). */
+  readonly element: ConfigElement;
+  /**
+   * Routes a stream into this plugin's router (its @label, or the label it lives in, or the root).
+   * Resolves once every event is buffered or written; rejects when the stream could not be accepted
+   * (and no @ERROR label swallowed the failure): the sender must then not be acknowledged.
+   */
+  emit(tag: string, stream: EventStream): Promise<void>;
+  /** Sends one record that failed processing to @ERROR (or logs and drops it). */
+  emitError(tag: string, time: Time, record: Record_, error: unknown): void;
+  /** Routes into a named label (`@ROOT` = the top-level router). Used by relabel. */
+  emitToLabel(label: string, tag: string, stream: EventStream): Promise<void>;
+}
+
+export interface Lifecycle {
+  /** Start working (open sockets, timers). */
+  start?(): Promise<void> | void;
+  /** Stop accepting new work. Safe without start and when called twice. */
+  stop?(): Promise<void> | void;
+  /** Release everything. Safe without start and when called twice. */
+  close?(): Promise<void> | void;
+}
+
+export type InputInstance = Lifecycle;
+
+export interface FilterInstance extends Lifecycle {
+  /** Returns the filtered stream (or null to drop all of it). Runs synchronously on the emit path. */
+  filter(tag: string, stream: EventStream): EventStream | null;
+}
+
+export interface OutputInstance extends Lifecycle {
+  /** Handles a stream (unbuffered output). Resolves when written; rejects when it could not be. */
+  process(tag: string, stream: EventStream): Promise<void> | void;
+}
+
+interface DefinitionBase<S extends Schema, I> {
+  type: string;
+  desc: string;
+  params: S;
+  /** Cross-field checks; return every problem found. */
+  validate?(config: ParamsOf<S>): ValidationProblem[];
+  create(config: ParamsOf<S>, ctx: PluginContext): I;
+}
+
+export interface InputDefinition<S extends Schema = Schema> extends DefinitionBase<S, InputInstance> {
+  kind: 'input';
+}
+export interface FilterDefinition<S extends Schema = Schema> extends DefinitionBase<S, FilterInstance> {
+  kind: 'filter';
+}
+export interface OutputDefinition<S extends Schema = Schema> extends DefinitionBase<S, OutputInstance> {
+  kind: 'output';
+  /** Buffered outputs re-default the shared <buffer> section here (e.g. chunk keys `tag`). */
+  buffer?: { chunkKeys: string[] };
+}
+
+export type AnyDefinition = InputDefinition<any> | FilterDefinition<any> | OutputDefinition<any>;
+
+export function defineInput<S extends Schema>(d: Omit<InputDefinition<S>, 'kind'>): InputDefinition<S> {
+  return { ...d, kind: 'input' };
+}
+export function defineFilter<S extends Schema>(d: Omit<FilterDefinition<S>, 'kind'>): FilterDefinition<S> {
+  return { ...d, kind: 'filter' };
+}
+export function defineOutput<S extends Schema>(d: Omit<OutputDefinition<S>, 'kind'>): OutputDefinition<S> {
+  return { ...d, kind: 'output' };
+}

@@ -1,0 +1,9 @@
+/** Every built-in plugin: one import and one register line each. */
+import { register } from '../core/registry.js';
+import nullOutput from './out/null.js';
+import relabelOutput from './out/relabel.js';
+import stdoutOutput from './out/stdout.js';
+
+register(stdoutOutput);
+register(nullOutput);
+register(relabelOutput);
