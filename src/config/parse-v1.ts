@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ConfigElement, ConfigParam, SpecialValue } from './node.js';
+import type { ConfigElement, ConfigParam } from './node.js';
 import { newElement, setParam } from './node.js';
 import { syntaxError } from './errors.js';
 import type { EmbedContext, EmbedOptions, ExpandedString } from './embedded.js';
@@ -101,18 +101,8 @@ class V1Reader {
     return nl < 0 ? this.text.length : nl;
   }
 
-  private skipSpaces(): void {
-    while (isBlank(this.peek())) this.pos++;
-  }
-
-  private skipBlankLinesAndComments(): void {
-    while (!this.eof()) {
-      const c = this.peek();
-      if (isBlank(c) || c === '\n') this.pos++;
-      else if (c === '#') this.pos = this.endOfLine();
-      else return;
-    }
-  }
+  private skipSpaces(): void { this.take(/[ \t\r]*/y); }
+  private skipBlankLinesAndComments(): void { this.take(/(?:[ \t\r\n]|#[^\n]*)*/y); }
 
   /** After a tag or a quoted/JSON value only spaces and a comment may follow on the line. */
   private expectLineEnd(what: string): void {
@@ -127,12 +117,15 @@ class V1Reader {
 
   // -- elements ----------------------------------------------------------------------------------
 
-  private readName(): string {
-    const m = /^[A-Za-z0-9_]*/.exec(this.text.slice(this.pos, this.endOfLine()));
-    const name = m ? m[0] : '';
-    this.pos += name.length;
-    return name;
+  /** Matches `re` (sticky) at the current position and moves past it; '' when it does not match. */
+  private take(re: RegExp): string {
+    re.lastIndex = this.pos;
+    const m = re.exec(this.text);
+    this.pos += m ? m[0].length : 0;
+    return m ? m[0] : '';
   }
+
+  private readName(): string { return this.take(/[A-Za-z0-9_]+/y); }
 
   private readCloseTag(closeName: string | null): void {
     const start = this.pos;
@@ -185,8 +178,7 @@ class V1Reader {
 
   private readParamLine(el: ConfigElement): void {
     const start = this.pos;
-    const key = /^\S+/.exec(this.text.slice(this.pos))![0];
-    this.pos += key.length;
+    const key = this.take(/\S+/y);
     this.skipSpaces();
     const bare = this.eof() || this.peek() === '\n';
     if (key === '@include' || (key === 'include' && el.name === 'ROOT')) {
@@ -198,7 +190,7 @@ class V1Reader {
     if (key.startsWith('@') && !RESERVED_KEYS.has(key)) this.checkReservedPrefix(el, key, start);
     const v: ExpandedString = bare ? { value: '' } : this.readLiteral();
     const param: ConfigParam = { value: v.value, file: this.file, line: this.lineAt(start) };
-    if (v.special) param.special = v.special as SpecialValue;
+    if (v.special) param.special = v.special;
     setParam(el, key, param);
   }
 
@@ -375,7 +367,7 @@ function isFile(p: string): boolean {
   try {
     return fs.statSync(p).isFile();
   } catch {
-    return false;
+    return false; // missing, or a path through a non-directory
   }
 }
 

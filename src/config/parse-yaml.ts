@@ -21,6 +21,13 @@ const ITEM_KINDS = new Set(['source', 'match', 'filter', 'label', 'worker']);
 /** `$key` → v1 reserved param, in the order Fluentd emits them. */
 const RESERVED: Array<[string, string]> = [['$type', '@type'], ['$label', '@label'], ['$id', '@id'], ['$log_level', '@log_level']];
 const ARG_KEYS = new Set(['$arg', '$tag', '$name']);
+const LOCAL_TAGS = new Set(['!fluent/json', '!fluent/s', '!include']);
+
+/** A `!local` tag on a node (standard `!!str` … tags resolve to `tag:yaml.org,2002:…` and are not). */
+function localTag(node: YamlNode | null): string | undefined {
+  const tag = node && 'tag' in node ? node.tag : undefined;
+  return tag?.startsWith('!') ? tag : undefined;
+}
 
 interface State {
   ctx: EmbedContext;
@@ -95,7 +102,7 @@ function mapPairs(y: YamlFile, map: YAMLMap): Array<[string, Pair, YamlNode | nu
 
 function mergeSources(y: YamlFile, pair: Pair): YAMLMap[] {
   const value = y.deref(pair.value);
-  if (value && 'tag' in value && value.tag === '!include') {
+  if (localTag(value) === '!include') {
     y.fail(pair, '`<<: !include` is not supported; use `!include` as an item of a `config:` list');
   }
   const items = isSeq(value) ? value.items.map((i) => y.deref(i)) : [value];
@@ -103,7 +110,7 @@ function mergeSources(y: YamlFile, pair: Pair): YAMLMap[] {
 }
 
 /** Processes a `config:` list: each item one directive or an `!include`. */
-function configList(y: YamlFile, state: State, parent: ConfigElement, node: YamlNode | null, at: Pair): void {
+function configList(y: YamlFile, state: State, parent: ConfigElement, node: YamlNode | null, at: YamlNode | Pair): void {
   if (node === null || (isScalar(node) && node.value === null)) return;
   if (!isSeq(node)) y.fail(at, '`config:` must be a list of items (source, match, filter, label, worker, !include)');
   for (const raw of node.items) {
@@ -142,7 +149,7 @@ function includeItems(y: YamlFile, state: State, parent: ConfigElement, item: Sc
       if (top !== null && !(isScalar(top) && top.value === null) && !isSeq(top)) {
         inc.fail(top, 'an !include-d YAML file must be a list of config items');
       }
-      if (isSeq(top)) configList(inc, state, parent, top, top as unknown as Pair);
+      if (isSeq(top)) configList(inc, state, parent, top, top);
     } finally {
       state.chain.pop();
     }
@@ -156,7 +163,7 @@ function argText(y: YamlFile, node: YamlNode | null, pair: Pair): string {
 }
 
 /** A section from a map: reserved keys first, then params and nested sections in order. */
-function buildSection(y: YamlFile, state: State, name: string, at: Pair, node: YamlNode | null): ConfigElement {
+function buildSection(y: YamlFile, state: State, name: string, at: YamlNode | Pair, node: YamlNode | null): ConfigElement {
   const el = newElement(name, '', y.file, y.line(at));
   if (node === null || (isScalar(node) && node.value === null)) return el;
   if (!isMap(node)) y.fail(at, `'${name}' must be a map of parameters and sections`);
@@ -185,7 +192,7 @@ function buildSection(y: YamlFile, state: State, name: string, at: Pair, node: Y
 
 /** map ⇒ nested section; list of maps ⇒ repeated sections; anything else ⇒ param. */
 function addEntry(y: YamlFile, state: State, el: ConfigElement, key: string, pair: Pair, value: YamlNode | null): void {
-  const tagged = value !== null && 'tag' in value && value.tag !== undefined;
+  const tagged = localTag(value) !== undefined;
   if (isMap(value) && !tagged) {
     el.elements.push(buildSection(y, state, key, pair, value));
     return;
@@ -194,7 +201,7 @@ function addEntry(y: YamlFile, state: State, el: ConfigElement, key: string, pai
     for (const item of value.items) {
       const m = y.deref(item);
       if (!isMap(m)) y.fail(pair, `'${key}': a list of sections must contain only maps`);
-      el.elements.push(buildSection(y, state, key, item as unknown as Pair, m));
+      el.elements.push(buildSection(y, state, key, item as YamlNode, m));
     }
     return;
   }
@@ -203,7 +210,8 @@ function addEntry(y: YamlFile, state: State, el: ConfigElement, key: string, pai
 
 function param(y: YamlFile, state: State, pair: Pair, value: YamlNode | null): ConfigParam {
   const base = { file: y.file, line: y.line(pair) };
-  const tag = value !== null && 'tag' in value ? value.tag : undefined;
+  const tag = localTag(value);
+  if (tag !== undefined && !LOCAL_TAGS.has(tag)) y.fail(pair, `unknown YAML tag ${tag} (supported: ${[...LOCAL_TAGS].join(', ')})`);
   if (tag === '!fluent/json') return { ...base, value: JSON.stringify(value!.toJSON()) };
   if (tag === '!fluent/s') {
     const raw = scalarText(y, value, pair);

@@ -6,7 +6,7 @@
 import { hostname as osHostname } from 'node:os';
 import type { Logger } from 'pino';
 import { applyTypeAlias, applyV0BufferCompat } from '../config/compat-v0.js';
-import type { ConfigProblem } from '../config/errors.js';
+import { ConfigError, type ConfigProblem } from '../config/errors.js';
 import type { ConfigElement } from '../config/node.js';
 import { describeElement } from '../config/node.js';
 import { resolveParams } from '../config/schema.js';
@@ -93,7 +93,15 @@ export function buildAgent(root: ConfigElement, opts: AgentOptions): BuildResult
       problems.push({ code: 'LF_CONFIG_PLUGIN', file: tp.file, line: tp.line, directive: describeElement(el), param: '@type', message: unknownPluginMessage(kind, type) });
       return;
     }
-    if (def.kind === 'output' && def.buffer) warnings.push(...applyV0BufferCompat(el, { defaultChunkKeys: def.buffer.chunkKeys }));
+    if (def.kind === 'output' && def.buffer) {
+      try {
+        warnings.push(...applyV0BufferCompat(el, { defaultChunkKeys: def.buffer.chunkKeys }));
+      } catch (e) {
+        if (!(e instanceof ConfigError)) throw e;
+        problems.push(...e.problems);
+        return;
+      }
+    }
     const r = resolveParams(def.params, el, { type });
     problems.push(...r.problems);
     warnings.push(...r.warnings);
