@@ -34,3 +34,8 @@ export class RetryableError extends LogferryError {
 export function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
+
+/** The destination asked us to slow down: retry no sooner than `retryAfterMs`. */
+export class ThrottledError extends LogferryError {
+  constructor(message: string, readonly retryAfterMs: number) { super('LF_THROTTLED', message); }
+}

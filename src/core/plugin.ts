@@ -9,6 +9,8 @@ import type { ParamsOf, Schema } from '../config/schema.js';
 import type { EventStream, Record_ } from './event-stream.js';
 import type { Time } from './event-time.js';
 import type { PluginMetrics } from './metrics.js';
+import type { BufferControl, BufferedWriter } from '../buffer/buffered-output.js';
+import type { BufferConfig } from '../buffer/params.js';
 
 export type PluginKind = 'input' | 'filter' | 'output';
 
@@ -27,6 +29,10 @@ export interface PluginContext {
   readonly log: Logger;
   readonly metrics: PluginMetrics;
   readonly workerId: number;
+  /** `<system> workers`. */
+  readonly workers: number;
+  /** `<system> root_dir`. */
+  readonly rootDir: string | null;
   readonly hostname: string;
   /** The plugin's own `@label`, if it has one. */
   readonly label: string | null;
@@ -82,11 +88,40 @@ export interface FilterDefinition<S extends Schema = Schema> extends DefinitionB
 }
 export interface OutputDefinition<S extends Schema = Schema> extends DefinitionBase<S, OutputInstance> {
   kind: 'output';
-  /** Buffered outputs re-default the shared <buffer> section here (e.g. chunk keys `tag`). */
-  buffer?: { chunkKeys: string[] };
+  buffered?: false;
+  /** Outputs that may only appear inside <secondary> (secondary_file). */
+  secondaryOnly?: boolean;
 }
 
-export type AnyDefinition = InputDefinition<any> | FilterDefinition<any> | OutputDefinition<any>;
+/** How a buffered plugin re-defaults the shared <buffer> section (never redeclares it). */
+export interface BufferDefaults<C = unknown> {
+  /** Chunk keys when `<buffer>` has no argument. */
+  chunkKeys: string[];
+  /** Chunk keys the plugin cannot work without (out_forward: tag). */
+  requiredKeys?: string[];
+  /** Other `<buffer>` parameters with plugin-specific defaults. */
+  defaults?: Partial<Omit<BufferConfig, 'arg'>>;
+  /** True when the plugin commits chunks later (tryWrite + commit), e.g. waiting for acks. */
+  delayedCommit?(config: C): boolean;
+  /** Overrides derived from the plugin's own config (out_forward: delayed_commit_timeout). */
+  override?(config: C, buffer: BufferConfig): Partial<Omit<BufferConfig, 'arg'>>;
+}
+
+/** The context of a buffered plugin: also the control for delayed commits. */
+export interface BufferedPluginContext extends PluginContext {
+  readonly buffer: BufferControl;
+}
+
+export interface BufferedOutputDefinition<S extends Schema = Schema> extends Omit<DefinitionBase<S, BufferedWriter>, 'create'> {
+  kind: 'output';
+  buffered: true;
+  secondaryOnly?: boolean;
+  buffer: BufferDefaults<ParamsOf<S>>;
+  create(config: ParamsOf<S>, ctx: BufferedPluginContext): BufferedWriter;
+}
+
+export type AnyOutputDefinition = OutputDefinition<any> | BufferedOutputDefinition<any>;
+export type AnyDefinition = InputDefinition<any> | FilterDefinition<any> | AnyOutputDefinition;
 
 export function defineInput<S extends Schema>(d: Omit<InputDefinition<S>, 'kind'>): InputDefinition<S> {
   return { ...d, kind: 'input' };
@@ -94,6 +129,10 @@ export function defineInput<S extends Schema>(d: Omit<InputDefinition<S>, 'kind'
 export function defineFilter<S extends Schema>(d: Omit<FilterDefinition<S>, 'kind'>): FilterDefinition<S> {
   return { ...d, kind: 'filter' };
 }
-export function defineOutput<S extends Schema>(d: Omit<OutputDefinition<S>, 'kind'>): OutputDefinition<S> {
-  return { ...d, kind: 'output' };
+export function defineOutput<S extends Schema>(d: Omit<OutputDefinition<S>, 'kind' | 'buffered'>): OutputDefinition<S> {
+  return { ...d, kind: 'output', buffered: false };
+}
+/** A buffered output: the plugin supplies `write(chunk)`; BufferedOutput does the rest. */
+export function defineBufferedOutput<S extends Schema>(d: Omit<BufferedOutputDefinition<S>, 'kind' | 'buffered'>): BufferedOutputDefinition<S> {
+  return { ...d, kind: 'output', buffered: true };
 }
