@@ -16,7 +16,8 @@ import { errorMessage } from './errors.js';
 import { LOG_LEVELS, pluginLogger, setLogEventSink, type LogEvent, type LogLevel } from './log.js';
 import { PluginMetrics } from './metrics.js';
 import { PatternError, TagPattern } from './pattern.js';
-import type { AnyDefinition, Lifecycle, PluginContext, PluginKind } from './plugin.js';
+import { prepareBufferedOutput, type PreparedBuffer } from '../buffer/setup.js';
+import type { AnyDefinition, FilterDefinition, InputDefinition, Lifecycle, OutputDefinition, PluginContext, PluginKind } from './plugin.js';
 import { lookup, unknownPluginMessage } from './registry.js';
 import { Router } from './router.js';
 import { systemParams, type SystemConfig } from './system.js';
@@ -68,6 +69,7 @@ interface Pending {
   scope: string | null; // label name the directive lives in, null = top level
   label: string | null; // its own @label
   logLevel: LogLevel | null;
+  prepared: PreparedBuffer | null;
 }
 
 export function buildAgent(root: ConfigElement, opts: AgentOptions): BuildResult {
@@ -76,6 +78,7 @@ export function buildAgent(root: ConfigElement, opts: AgentOptions): BuildResult
   const pending: Pending[] = [];
   const labels = new Map<string, ConfigElement>();
   const ids = new Map<string, ConfigElement>();
+  const claimedPaths = new Map<string, string>();
   let autoId = 0;
   const structure = (el: ConfigElement, message: string) =>
     problems.push({ code: 'LF_CONFIG_STRUCTURE', file: el.file, line: el.line, directive: describeElement(el), message });
@@ -93,7 +96,7 @@ export function buildAgent(root: ConfigElement, opts: AgentOptions): BuildResult
       problems.push({ code: 'LF_CONFIG_PLUGIN', file: tp.file, line: tp.line, directive: describeElement(el), param: '@type', message: unknownPluginMessage(kind, type) });
       return;
     }
-    if (def.kind === 'output' && def.buffer) {
+    if (def.kind === 'output' && def.buffered) {
       try {
         warnings.push(...applyV0BufferCompat(el, { defaultChunkKeys: def.buffer.chunkKeys }));
       } catch (e) {
@@ -102,7 +105,13 @@ export function buildAgent(root: ConfigElement, opts: AgentOptions): BuildResult
         return;
       }
     }
-    const r = resolveParams(def.params, el, { type });
+    if (def.kind === 'output' && def.secondaryOnly) {
+      const tp = el.params.get('@type')!;
+      problems.push({ code: 'LF_CONFIG_PLUGIN', file: tp.file, line: tp.line, directive: describeElement(el), param: '@type', message: `${type} can only be used inside <secondary>` });
+      return;
+    }
+    const buffered = def.kind === 'output' && def.buffered;
+    const r = resolveParams(def.params, el, { type, consumed: buffered ? ['<buffer>', '<secondary>'] : [] });
     problems.push(...r.problems);
     warnings.push(...r.warnings);
     if (r.problems.length === 0 && def.validate) {
@@ -128,7 +137,13 @@ export function buildAgent(root: ConfigElement, opts: AgentOptions): BuildResult
       else problems.push({ code: 'LF_CONFIG_PARAM', file: levelParam.file, line: levelParam.line, directive: describeElement(el), type, param: '@log_level', message: `expected one of ${LOG_LEVELS.join(', ')}` });
     }
     const label = el.params.get('@label')?.value ?? null;
-    pending.push({ kind, def, el, config: r.value, id, explicitId: !!idParam, scope, label, logLevel });
+    let prepared: PreparedBuffer | null = null;
+    if (def.kind === 'output' && def.buffered) {
+      prepared = prepareBufferedOutput(def, el, r.value, { pluginId: id, explicitId: !!idParam, workerId, workers: system.workers, rootDir: system.root_dir, claimedPaths });
+      problems.push(...prepared.problems);
+      warnings.push(...prepared.warnings);
+    }
+    pending.push({ kind, def, el, config: r.value, id, explicitId: !!idParam, scope, label, logLevel, prepared });
   };
 
   const addDirectives = (elements: ConfigElement[], scope: string | null) => {
@@ -203,6 +218,8 @@ export function buildAgent(root: ConfigElement, opts: AgentOptions): BuildResult
       log: pluginLogger(opts.log, pd.id, pd.def.type, pd.explicitId, pd.logLevel),
       metrics,
       workerId,
+      workers: system.workers,
+      rootDir: system.root_dir,
       hostname: opts.hostname ?? agent.hostname,
       label: pd.label,
       element: pd.el,
@@ -212,7 +229,7 @@ export function buildAgent(root: ConfigElement, opts: AgentOptions): BuildResult
     };
     let instance: Lifecycle;
     try {
-      instance = pd.def.create(pd.config as never, ctx);
+      instance = pd.prepared ? pd.prepared.build(ctx) : (pd.def as InputDefinition | FilterDefinition | OutputDefinition).create(pd.config as never, ctx);
     } catch (e) {
       problems.push({ code: 'LF_CONFIG_PARAM', file: pd.el.file, line: pd.el.line, directive: describeElement(pd.el), type: pd.def.type, message: errorMessage(e) });
       continue;
