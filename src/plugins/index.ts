@@ -1,5 +1,8 @@
 /** Every built-in plugin: one import and one register line each. */
 import { register } from '../core/registry.js';
+import forwardInput from './in/forward.js';
+import httpInput from './in/http.js';
+import unixInput from './in/unix.js';
 import nullOutput from './out/null.js';
 import relabelOutput from './out/relabel.js';
 import stdoutOutput from './out/stdout.js';
@@ -7,3 +10,6 @@ import stdoutOutput from './out/stdout.js';
 register(stdoutOutput);
 register(nullOutput);
 register(relabelOutput);
+register(httpInput);
+register(forwardInput);
+register(unixInput);

@@ -70,7 +70,7 @@ export async function startDaemon(configText: string, opts: { args?: string[]; e
     events: parse,
     async waitForOutput(re, timeoutMs = 10000) {
       await waitFor(() => {
-        if (exitCode !== undefined) throw new Error(`daemon exited with ${exitCode}\nstdout:\n${out}\nstderr:\n${err}`);
+        if (exitCode !== undefined) throw Object.assign(new Error(`daemon exited with ${exitCode}\nstdout:\n${out}\nstderr:\n${err}`), { fatal: true });
         return typeof re === 'string' ? out.includes(re) : re.test(out);
       }, timeoutMs, `daemon output ${String(re)}\nstdout so far:\n${out}\nstderr:\n${err}`);
     },
