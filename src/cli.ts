@@ -43,7 +43,7 @@ Options:
       --version              print the version
   -h, --help                 this help
 
-Signals: SIGTERM/SIGINT stop cleanly (exit 0).
+Signals: SIGTERM/SIGINT stop cleanly (exit 0); SIGUSR1 flushes every buffer now.
 `;
 
 export function parseArgs(argv: string[]): CliOptions {
@@ -211,6 +211,10 @@ async function run(agent: Agent, log: Logger): Promise<number | undefined> {
     };
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
+    process.on('SIGUSR1', () => {
+      log.info({ worker: 0 }, 'force flushing buffered events');
+      void agent.flushAll();
+    });
   });
   clearInterval(keepAlive);
   return 0;

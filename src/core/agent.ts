@@ -16,6 +16,7 @@ import { errorMessage } from './errors.js';
 import { LOG_LEVELS, pluginLogger, setLogEventSink, type LogEvent, type LogLevel } from './log.js';
 import { PluginMetrics } from './metrics.js';
 import { PatternError, TagPattern } from './pattern.js';
+import { BufferedOutput } from '../buffer/buffered-output.js';
 import { prepareBufferedOutput, type PreparedBuffer } from '../buffer/setup.js';
 import type { AnyDefinition, FilterDefinition, InputDefinition, Lifecycle, OutputDefinition, PluginContext, PluginKind } from './plugin.js';
 import { lookup, unknownPluginMessage } from './registry.js';
@@ -279,14 +280,23 @@ export class Agent {
     this.installLogSink();
   }
 
+  /** Enqueues and flushes every buffer now (SIGUSR1). */
+  async flushAll(): Promise<void> {
+    for (const p of this.plugins) {
+      if (p.instance instanceof BufferedOutput) await this.safely(p, 'flush', () => (p.instance as BufferedOutput).flushNow());
+    }
+  }
+
   /** Stops inputs, then filters, then outputs; then closes everything in reverse order. */
   async stop(): Promise<void> {
     if (this.state === 'stopping' || this.state === 'stopped') return;
     this.state = 'stopping';
     setLogEventSink(null);
-    const order = [...this.plugins.filter((p) => p.kind === 'input'), ...this.plugins.filter((p) => p.kind === 'filter'), ...this.plugins.filter((p) => p.kind === 'output')];
-    for (const p of order) await this.safely(p, 'stop', () => p.instance.stop?.());
-    for (const p of [...order].reverse()) await this.safely(p, 'close', () => p.instance.close?.());
+    const of = (k: PluginKind) => this.plugins.filter((p) => p.kind === k);
+    for (const p of [...of('input'), ...of('filter')]) await this.safely(p, 'stop', () => p.instance.stop?.());
+    // outputs flush concurrently so the whole stop fits one deadline
+    await Promise.all(of('output').map((p) => this.safely(p, 'stop', () => p.instance.stop?.())));
+    for (const p of [...of('output'), ...of('filter'), ...of('input')].reverse()) await this.safely(p, 'close', () => p.instance.close?.());
     this.state = 'stopped';
   }
 
