@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { defineParams, p, type ParamsOf } from '../../config/schema.js';
-import { errorMessage, ProtocolError } from '../../core/errors.js';
+import { EmitError, errorMessage, ProtocolError } from '../../core/errors.js';
 import { EventStream, type Event } from '../../core/event-stream.js';
 import { LogThrottle } from '../../core/log.js';
 import { defineInput, type InputInstance, type PluginContext, type ValidationProblem } from '../../core/plugin.js';
@@ -59,9 +59,17 @@ function reply(status: number, body: string | Buffer = '', headers: OutgoingHttp
   return { status, headers, body, close };
 }
 
-function errorReply(status: 400 | 500, message: string, close = false): Reply {
-  const reason = status === 400 ? '400 Bad Request' : '500 Internal Server Error';
-  return reply(status, `${reason}\n${message}\n`, {}, close);
+const ERROR_REASONS = { 400: '400 Bad Request', 500: '500 Internal Server Error', 503: '503 Service Unavailable' };
+
+function errorReply(status: 400 | 500 | 503, message: string, close = false): Reply {
+  const headers: OutgoingHttpHeaders = status === 503 ? { 'Retry-After': '1' } : {};
+  return reply(status, `${ERROR_REASONS[status]}\n${message}\n`, headers, close);
+}
+
+/** A full buffer is a temporary refusal (503, retry later); any other emit failure is a 500. */
+function isBufferFull(e: unknown): boolean {
+  const cause = e instanceof EmitError ? e.cause_ : e;
+  return (cause as { code?: string } | null)?.code === 'LF_BUFFER_OVERFLOW';
 }
 
 const TOO_LARGE = reply(413, 'Too large', {}, true);
@@ -226,7 +234,7 @@ export class HttpInput implements InputInstance {
         this.ctx.metrics.countEmit(events.length);
       } catch (e) {
         this.logError('failed to emit data', req, e);
-        return errorReply(500, errorMessage(e));
+        return errorReply(isBufferFull(e) ? 503 : 500, errorMessage(e));
       }
     }
     if (c.respond_with_empty_img) return reply(200, EMPTY_GIF, { 'Content-Type': 'image/gif; charset=utf-8' });
