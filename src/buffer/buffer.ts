@@ -21,6 +21,17 @@ export interface BufferLimits {
 export interface OversizedEntry {
   entry: Buffer;
   size: number;
+  /** Index of the entry in the written stream (0-based). */
+  nth: number;
+}
+
+/** A chunk handed out for flushing. */
+export interface Dequeued {
+  chunk: Chunk;
+  /** When it was dequeued, or (delayed commit) when the plugin's tryWrite returned; epoch ms. */
+  at: number;
+  /** tryWrite returned: the chunk now waits for the plugin's commit or rollback. */
+  awaitingCommit: boolean;
 }
 
 export class BufferOverflowError extends Error {
@@ -34,7 +45,7 @@ export class BufferOverflowError extends Error {
 export class ChunkBuffer {
   readonly stage = new Map<string, Chunk>();
   readonly queue: Chunk[] = [];
-  readonly dequeued = new Map<string, { chunk: Chunk; at: number }>();
+  readonly dequeued = new Map<string, Dequeued>();
   stageBytes = 0;
   queueBytes = 0;
   private lock: Promise<unknown> = Promise.resolve();
@@ -114,13 +125,14 @@ export class ChunkBuffer {
     let sliceStart = 0;
     let sliceRecords = 0;
     let off = 0;
-    while (off < packed.length) {
+    let nth = 0;
+    for (; off < packed.length; nth++) {
       const end = skipValue(packed, off);
       if (end < 0) throw new Error('packed entries end in the middle of an entry');
       const size = end - off;
       if (size > chunkLimitSize) {
         if (sliceRecords > 0) await this.append(chunk, packed.subarray(sliceStart, off), sliceRecords);
-        oversized.push({ entry: packed.subarray(off, end), size });
+        oversized.push({ entry: packed.subarray(off, end), size, nth });
         off = end;
         sliceStart = off;
         sliceRecords = 0;
@@ -170,43 +182,62 @@ export class ChunkBuffer {
     });
   }
 
+  /**
+   * Staged → queued. The storage moves first (file: rename), so a failed move leaves the chunk
+   * staged and counted, never in neither place; bytes move between the counters in one step.
+   */
   private async enqueueLocked(chunk: Chunk): Promise<void> {
+    await chunk.enqueue();
     const key = metadataKey(chunk.metadata);
     if (this.stage.get(key) === chunk) this.stage.delete(key);
     this.stageBytes -= chunk.bytes;
-    await chunk.enqueue();
     this.queue.push(chunk);
     this.queueBytes += chunk.bytes;
     this.onEnqueue();
   }
 
   /** Takes the head of the queue for flushing. */
-  dequeue(): Chunk | null {
+  dequeue(nowMs = Date.now()): Chunk | null {
     const c = this.queue.shift();
     if (!c) return null;
     this.queueBytes -= c.bytes;
-    this.dequeued.set(c.hexId, { chunk: c, at: Date.now() });
+    this.dequeued.set(c.hexId, { chunk: c, at: nowMs, awaitingCommit: false });
     return c;
   }
 
-  /** Puts a dequeued chunk back at the head of the queue (rollback). */
-  takeback(chunk: Chunk): boolean {
+  /** Takes every queued chunk (retries exhausted: they all leave for the secondary or a backup). */
+  dequeueAll(nowMs = Date.now()): Chunk[] {
+    const out: Chunk[] = [];
+    for (let c = this.dequeue(nowMs); c; c = this.dequeue(nowMs)) out.push(c);
+    return out;
+  }
+
+  /** Puts a dequeued chunk back at the head of the queue (rollback), or at the tail. */
+  takeback(chunk: Chunk, toTail = false): boolean {
     if (!this.dequeued.delete(chunk.hexId)) return false;
-    this.queue.unshift(chunk);
+    if (toTail) this.queue.push(chunk);
+    else this.queue.unshift(chunk);
     this.queueBytes += chunk.bytes;
+    this.onEnqueue();
     return true;
   }
 
-  /** Deletes a dequeued (or queued) chunk for good. */
-  async purge(chunk: Chunk): Promise<void> {
+  /**
+   * Deletes a dequeued (or queued) chunk for good. False, and nothing done, when the chunk is in
+   * neither place (already purged, or never handed out): a second commit cannot purge twice.
+   */
+  async purge(chunk: Chunk): Promise<boolean> {
     if (!this.dequeued.delete(chunk.hexId)) {
       const i = this.queue.indexOf(chunk);
-      if (i >= 0) {
-        this.queue.splice(i, 1);
-        this.queueBytes -= chunk.bytes;
-      }
+      if (i < 0) return false;
+      this.queue.splice(i, 1);
+      this.queueBytes -= chunk.bytes;
     }
-    await chunk.purge();
-    this.onFree();
+    try {
+      await chunk.purge();
+    } finally {
+      this.onFree();
+    }
+    return true;
   }
 }

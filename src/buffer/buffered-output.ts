@@ -1,47 +1,31 @@
 /**
  * BufferedOutput wraps every buffered plugin: it writes incoming streams into chunks, enqueues
  * them per flush mode, runs the flush workers, and is the only retry loop (backoff from
- * retry-state.ts; `<secondary>` or a backup file when retries are exhausted or the plugin throws
- * UnrecoverableError). A plugin supplies only `write(chunk)` (or `tryWrite` + a later commit).
+ * retry-state.ts; `<secondary>` or a backup file, secondary.ts, when retries are exhausted or the
+ * plugin throws UnrecoverableError). A plugin supplies only `write(chunk)` (or `tryWrite` + a
+ * later commit).
  */
-import { gunzipSync } from 'node:zlib';
 import type { Logger } from 'pino';
-import { EventStream } from '../core/event-stream.js';
 import { errorMessage, ThrottledError, UnrecoverableError } from '../core/errors.js';
+import type { EventStream, Record_ } from '../core/event-stream.js';
+import type { Time } from '../core/event-time.js';
 import type { PluginMetrics } from '../core/metrics.js';
 import type { Lifecycle, OutputInstance } from '../core/plugin.js';
 import { decode } from '../protocol/msgpack.js';
-import type { Record_ } from '../core/event-stream.js';
-import type { Time } from '../core/event-time.js';
-import { backupChunk, type BackupOptions } from './backup.js';
-import { BufferOverflowError, type ChunkBuffer } from './buffer.js';
-import type { Chunk, ChunkMetadata, ChunkProgress } from './chunk.js';
+import type { BackupOptions } from './backup.js';
+import { BufferOverflowError, type ChunkBuffer, type OversizedEntry } from './buffer.js';
+import type { Chunk } from './chunk.js';
 import type { ChunkKeys } from './chunk-keys.js';
+import { chunkView, type ChunkView } from './chunk-view.js';
+import { untilDeadline } from './deadline.js';
 import { enqueuePeriodSec, isDue, type FlushMode } from './flush-scheduler.js';
+import { OverflowGuard } from './overflow.js';
 import type { BufferConfig } from './params.js';
-import { expandPlaceholders } from './placeholders.js';
-import { RetryState } from './retry-state.js';
+import { RetryState, type Clock } from './retry-state.js';
+import { evacuate, type EvacuateDeps, type SecondaryTarget } from './secondary.js';
 
-/** What a buffered plugin sees of a chunk. */
-export interface ChunkView {
-  readonly id: Buffer;
-  readonly hexId: string;
-  readonly metadata: ChunkMetadata;
-  readonly records: number;
-  /** Stored bytes (compressed size when `compressed`). */
-  readonly bytes: number;
-  readonly compressed: boolean;
-  /** The stored bytes: gzip members when compressed. */
-  readStored(): Promise<Buffer>;
-  /** The packed `[time, record]` entries, decompressed. */
-  read(): Promise<Buffer>;
-  stream(): Promise<EventStream>;
-  /** Plugin progress kept with the chunk across retries (and restarts, for file buffers). */
-  progress: ChunkProgress | null;
-  saveProgress(): Promise<void>;
-  /** Expands `${tag}`, `${key}`, `%Y…` placeholders for this chunk. */
-  expand(template: string): string;
-}
+export type { ChunkView } from './chunk-view.js';
+export type { SecondaryTarget } from './secondary.js';
 
 export interface BufferedWriter extends Lifecycle {
   write(chunk: ChunkView): Promise<void>;
@@ -57,12 +41,6 @@ export interface BufferControl {
   readonly keys: ChunkKeys;
 }
 
-/** A `<secondary>` target: writes a chunk once. */
-export interface SecondaryTarget {
-  type: string;
-  write(chunk: ChunkView): Promise<void>;
-}
-
 export interface BufferedOutputOptions {
   config: BufferConfig;
   buffer: ChunkBuffer;
@@ -70,52 +48,87 @@ export interface BufferedOutputOptions {
   mode: FlushMode;
   flushAtShutdown: boolean;
   delayedCommit: boolean;
+  /** The primary's @type: an unrecoverable chunk goes only to a secondary of another type. */
+  type: string;
   secondary: SecondaryTarget | null;
   backup: Omit<BackupOptions, 'log' | 'compressed'>;
   log: Logger;
   metrics: PluginMetrics;
   emitError(tag: string, time: Time, record: Record_, error: unknown): void;
-  /** Seconds to spend flushing at shutdown before giving up (kept under a container stop window). */
+  /** Seconds `stop()` may take, flushing included, even when a write hangs (default 20). */
   shutdownDeadlineSec?: number;
+  /** Time (seconds) for retry, throttle, commit-timeout and enqueue decisions; default the system clock. Timers stay real. */
+  clock?: Clock;
+  /** Uniform in [0, 1) for retry jitter; default Math.random. */
+  random?: () => number;
 }
 
+/** A flush attempt: the chunk left the buffer, waits for a delayed commit, or was rolled back. */
+type Outcome = 'done' | 'pending' | 'failed';
+
 const SLOW_FLUSH_SEC = 20;
+const systemClock: Clock = { now: () => Date.now() / 1000 };
 
 export class BufferedOutput implements OutputInstance, BufferControl {
   writer!: BufferedWriter;
   retry: RetryState | null = null;
-  private notBefore = 0;
-  private running = false;
-  private stopping = false;
-  private sleepers = new Set<() => void>();
-  private spaceWaiters = new Set<() => void>();
-  private workers: Promise<void>[] = [];
-  private enqueueTimer: NodeJS.Timeout | null = null;
-  private readonly cfg: BufferConfig;
-  private readonly buffer: ChunkBuffer;
-  private readonly log: Logger;
-  private readonly m: PluginMetrics;
-  drop_oldest_chunk_count = 0;
   write_secondary_count = 0;
   slow_flush_count = 0;
   flush_time_count = 0;
+  private notBeforeMs = 0;
+  private started = false;
+  private running = false;
+  private stopping = false;
+  private stopped: Promise<void> | null = null;
+  private closed = false;
+  private sleepers = new Set<() => void>();
+  private workers: Promise<void>[] = [];
+  /** Commits, rollbacks and evacuations started outside a flush worker; awaited at stop. */
+  private background = new Set<Promise<void>>();
+  private enqueueTimer: NodeJS.Timeout | null = null;
+  private readonly cfg: BufferConfig;
+  /** Stage, queue and byte counters (monitor_agent reads them). */
+  readonly buffer: ChunkBuffer;
+  private readonly log: Logger;
+  private readonly m: PluginMetrics;
+  private readonly clock: Clock;
+  private readonly evacuateDeps: EvacuateDeps;
+  private readonly overflow: OverflowGuard;
 
   constructor(private readonly o: BufferedOutputOptions) {
     this.cfg = o.config;
     this.buffer = o.buffer;
     this.log = o.log;
     this.m = o.metrics;
+    this.clock = o.clock ?? systemClock;
     this.buffer.onEnqueue = () => this.kick();
-    this.buffer.onFree = () => { for (const w of this.spaceWaiters) w(); };
+    this.overflow = new OverflowGuard({ buffer: o.buffer, action: o.config.overflow_action, log: o.log, metrics: o.metrics, kick: () => this.kick(), stopping: () => this.stopping });
+    this.buffer.onFree = () => this.overflow.wake();
+    this.evacuateDeps = {
+      secondary: o.secondary, log: o.log, metrics: o.metrics,
+      backup: { ...o.backup, compressed: o.buffer.limits.compress, log: o.log },
+      countSecondaryWrite: () => { this.write_secondary_count++; },
+    };
+  }
+
+  get drop_oldest_chunk_count(): number {
+    return this.overflow.dropped;
   }
 
   get keys(): ChunkKeys {
     return this.o.keys;
   }
 
+  private nowMs(): number {
+    return this.clock.now() * 1000;
+  }
+
   async start(): Promise<void> {
+    if (this.started || this.stopping) return;
+    this.started = true;
     const resumed = await this.buffer.resume();
     if (resumed > 0) this.log.info({ chunks: resumed, queued: this.buffer.queue.length }, 'resumed buffer chunks');
+    await this.o.secondary?.start?.();
     await this.writer.start?.();
     this.running = true;
     const period = enqueuePeriodSec(this.cfg, this.o.mode, this.o.keys.time);
@@ -126,56 +139,28 @@ export class BufferedOutput implements OutputInstance, BufferControl {
   /** Buffers a stream; resolves once every event is stored in a chunk. */
   async process(tag: string, stream: EventStream): Promise<void> {
     for (const part of this.o.keys.partition(tag, stream)) {
-      await this.reserveSpace();
+      await this.overflow.reserve();
       const oversized = await this.buffer.write(part.metadata, part.stream.packed(), part.stream.count);
-      for (const o of oversized) this.refuse(tag, o.entry, o.size);
+      for (const o of oversized) this.refuse(tag, o);
     }
     if (this.o.mode === 'immediate') await this.buffer.enqueueStaged();
-    else if (this.buffer.queue.length > 0) this.kick();
+    else if (this.buffer.queue.length > 0 && !this.retry) this.kick();
   }
 
   /** A single record larger than a chunk: to @ERROR (or logged), once. */
-  private refuse(tag: string, entry: Buffer, size: number): void {
-    const [time, record] = decode(entry) as [Time, Record_];
+  private refuse(tag: string, o: OversizedEntry): void {
+    const [time, record] = decode(o.entry) as [Time, Record_];
     const limit = this.buffer.limits.chunkLimitSize;
     this.m.countDrop('record_over_chunk_limit');
-    this.o.emitError(tag, time, record, new BufferOverflowError(`a ${size} bytes record is larger than buffer chunk limit size (${limit})`));
+    this.o.emitError(tag, time, record, new BufferOverflowError(`a ${o.size} bytes record (nth: ${o.nth}) is larger than buffer chunk limit size (${limit})`));
   }
 
-  private async reserveSpace(): Promise<void> {
-    while (this.buffer.overLimit) {
-      const action = this.cfg.overflow_action;
-      if (action === 'drop_oldest_chunk') {
-        const oldest = this.buffer.queue[0];
-        if (oldest) {
-          await this.buffer.purge(oldest);
-          this.drop_oldest_chunk_count++;
-          this.m.countDrop('drop_oldest_chunk', oldest.records);
-          this.log.warn({ chunk: oldest.hexId, records: oldest.records }, 'dropping oldest chunk to make space after buffer overflow');
-          continue;
-        }
-      } else if (action === 'block' && !this.stopping) {
-        this.kick();
-        await new Promise<void>((resolve) => {
-          const done = () => { clearTimeout(t); this.spaceWaiters.delete(done); resolve(); };
-          const t = setTimeout(done, 1000);
-          this.spaceWaiters.add(done);
-        });
-        continue;
-      }
-      this.m.retry_count++;
-      this.log.warn({ action, total_bytes: this.buffer.totalBytes, limit: this.buffer.limits.totalLimitSize }, 'failed to write data into buffer by buffer overflow');
-      throw new BufferOverflowError(`buffer space has too many data (total_limit_size ${this.buffer.limits.totalLimitSize} bytes)`);
-    }
-  }
-
-  /** Enqueues staged chunks whose interval or time range has passed. */
+  /** Enqueues staged chunks whose interval or time range has passed, while the queue is under queued_chunks_limit_size. */
   private async enqueueDue(): Promise<void> {
     const limit = this.cfg.queued_chunks_limit_size ?? this.cfg.flush_thread_count;
-    if (this.buffer.queue.length >= limit) return;
-    const now = Date.now() / 1000;
+    const now = this.clock.now();
     try {
-      await this.buffer.enqueueStaged((c) => isDue(c, this.cfg, this.o.mode, now));
+      await this.buffer.enqueueStaged((c) => this.buffer.queue.length < limit && isDue(c, this.cfg, this.o.mode, now));
     } catch (e) {
       this.log.error({ error: errorMessage(e) }, 'failed to enqueue chunks');
     }
@@ -184,12 +169,13 @@ export class BufferedOutput implements OutputInstance, BufferControl {
   /** Enqueues everything and flushes now (SIGUSR1). */
   async flushNow(): Promise<void> {
     await this.buffer.enqueueStaged();
-    this.notBefore = 0;
+    this.notBeforeMs = 0;
     this.kick();
   }
 
+  /** Wakes sleeping flush workers (they re-check the queue and any retry wait). */
   kick(): void {
-    for (const s of this.sleepers) s();
+    for (const s of [...this.sleepers]) s();
   }
 
   private sleep(ms: number): Promise<void> {
@@ -202,25 +188,29 @@ export class BufferedOutput implements OutputInstance, BufferControl {
 
   private async flushWorker(): Promise<void> {
     while (this.running) {
-      this.checkDelayedCommits();
-      const now = Date.now();
-      const waitUntil = Math.max(this.retry ? this.retry.nextTime * 1000 : 0, this.notBefore);
-      if (waitUntil > now) {
-        await this.sleep(waitUntil - now);
-        continue;
-      }
-      const chunk = this.buffer.dequeue();
-      if (!chunk) {
+      try {
+        await this.flushStep();
+      } catch (e) {
+        this.log.error({ error: errorMessage(e) }, 'unexpected error in a flush worker');
         await this.sleep(this.cfg.flush_thread_interval * 1000);
-        continue;
       }
-      await this.flushChunk(chunk, true);
-      if (this.running && this.buffer.queue.length > 0 && !this.retry) await this.sleep(this.cfg.flush_thread_burst_interval * 1000);
     }
   }
 
-  /** One attempt at one dequeued chunk. Returns true when the chunk left the buffer. */
-  private async flushChunk(chunk: Chunk, retryOnFailure: boolean): Promise<boolean> {
+  /** One turn of a flush worker: wait (retry, throttle, empty queue; never longer than flush_thread_interval), or flush the head chunk. */
+  private async flushStep(): Promise<void> {
+    this.checkDelayedCommits();
+    const idleMs = this.cfg.flush_thread_interval * 1000;
+    const waitMs = Math.max(this.retry ? this.retry.nextTime * 1000 : 0, this.notBeforeMs) - this.nowMs();
+    if (waitMs > 0) return this.sleep(Math.min(waitMs, idleMs));
+    const chunk = this.buffer.dequeue(this.nowMs());
+    if (!chunk) return this.sleep(idleMs);
+    await this.flushChunk(chunk, true);
+    if (this.running && this.buffer.queue.length > 0 && !this.retry) await this.sleep(this.cfg.flush_thread_burst_interval * 1000);
+  }
+
+  /** One attempt at one dequeued chunk. */
+  private async flushChunk(chunk: Chunk, retryOnFailure: boolean): Promise<Outcome> {
     const view = this.view(chunk);
     const toSecondary = this.o.secondary !== null && this.retry !== null && this.retry.shouldUseSecondary();
     const started = Date.now();
@@ -232,23 +222,25 @@ export class BufferedOutput implements OutputInstance, BufferControl {
       } else if (this.o.delayedCommit && this.writer.tryWrite) {
         await this.writer.tryWrite(view);
         const d = this.buffer.dequeued.get(chunk.hexId);
-        if (d) d.at = Date.now();
-        return false; // committed later by the plugin
+        if (!d) return 'done'; // committed (or rolled back) before tryWrite returned
+        d.at = this.nowMs();
+        d.awaitingCommit = true;
+        return 'pending';
       } else {
         await this.writer.write(view);
       }
     } catch (e) {
       if (e instanceof UnrecoverableError) {
-        await this.giveUp(chunk, e);
-        return true;
+        await this.giveUp(chunk, e, toSecondary);
+        return 'done';
       }
-      this.rollbackChunk(chunk, e, retryOnFailure);
-      return false;
+      this.rollbackChunk(chunk, e, retryOnFailure, toSecondary);
+      return 'failed';
     } finally {
       this.noteFlushTime(chunk, Date.now() - started);
     }
     await this.committed(chunk);
-    return true;
+    return 'done';
   }
 
   private noteFlushTime(chunk: Chunk, ms: number): void {
@@ -259,141 +251,153 @@ export class BufferedOutput implements OutputInstance, BufferControl {
     }
   }
 
+  /** Delivered: purge, and end any retry. A chunk already gone (second commit) changes nothing. */
   private async committed(chunk: Chunk): Promise<void> {
-    await this.buffer.purge(chunk);
+    try {
+      if (!(await this.buffer.purge(chunk))) return;
+    } catch (e) {
+      this.log.error({ chunk: chunk.hexId, error: errorMessage(e) }, 'failed to delete a flushed buffer chunk');
+    }
     if (this.retry) {
-      this.log.warn({ retry_times: this.retry.steps }, 'retry succeeded.');
+      this.log.warn({ chunk_id: chunk.hexId, retry_times: this.retry.steps }, 'retry succeeded.');
       this.retry = null;
     }
   }
 
-  private rollbackChunk(chunk: Chunk, error: unknown, updateRetry: boolean): void {
+  private rollbackChunk(chunk: Chunk, error: unknown, updateRetry: boolean, onSecondary = false): void {
     if (!this.buffer.takeback(chunk)) return;
     this.m.rollback_count++;
     if (!updateRetry) return;
     this.m.retry_count++;
     if (this.retry === null) {
-      this.retry = new RetryState(this.cfg, { hasSecondary: this.o.secondary !== null });
+      this.retry = new RetryState(this.cfg, { hasSecondary: this.o.secondary !== null, clock: this.clock, random: this.o.random });
     } else {
       this.retry.recordFailure();
     }
-    if (error instanceof ThrottledError) this.notBefore = Date.now() + error.retryAfterMs;
-    this.log.warn({ retry_times: this.retry.steps, next_retry_time: new Date(this.retry.nextTime * 1000).toISOString(), chunk: chunk.hexId, error: errorMessage(error) }, 'failed to flush the buffer.');
-    if (this.retry.limitReached()) void this.retriesExhausted(error);
+    if (error instanceof ThrottledError) this.notBeforeMs = this.nowMs() + error.retryAfterMs;
+    this.log.warn({ retry_times: this.retry.steps, next_retry_time: new Date(Math.round(this.retry.nextTime) * 1000).toISOString(), chunk: chunk.hexId, error: errorMessage(error) }, 'failed to flush the buffer.');
+    if (this.retry.limitReached()) this.track(this.retriesExhausted(error, onSecondary));
   }
 
-  private async retriesExhausted(error: unknown): Promise<void> {
-    const chunks = this.buffer.queue.splice(0);
-    for (const c of chunks) this.buffer.queueBytes -= c.bytes;
+  /** Give up: every queued chunk leaves for the secondary (unless it just failed) or a backup; staged chunks stay. */
+  private async retriesExhausted(error: unknown, onSecondary: boolean): Promise<void> {
+    const chunks = this.buffer.dequeueAll(this.nowMs());
     const records = chunks.reduce((n, c) => n + c.records, 0);
     this.log.error({ retry_times: this.retry?.steps ?? 0, records, error: errorMessage(error) }, 'Hit limit for retries. dropping all chunks in the buffer queue.');
     this.retry = null;
-    for (const c of chunks) await this.evacuate(c, error);
+    for (const c of chunks) await this.evacuateChunk(c, error, !onSecondary);
   }
 
-  /** Unrecoverable: the secondary (if any, once) else a backup file; the chunk leaves the buffer. */
-  private async giveUp(chunk: Chunk, error: unknown): Promise<void> {
-    this.buffer.dequeued.delete(chunk.hexId);
-    await this.evacuate(chunk, error);
+  /** Unrecoverable: a secondary of another type (once, unless it was the one failing), else a backup file. */
+  private giveUp(chunk: Chunk, error: unknown, onSecondary: boolean): Promise<void> {
+    const s = this.o.secondary;
+    const useSecondary = s !== null && s.type !== this.o.type && !onSecondary;
+    this.log.error({ chunk: chunk.hexId, records: chunk.records, error: errorMessage(error) }, useSecondary ? 'got unrecoverable error in primary; writing the chunk to <secondary>' : 'got unrecoverable error; the chunk is not retried');
+    return this.evacuateChunk(chunk, error, useSecondary);
   }
 
-  private async evacuate(chunk: Chunk, error: unknown): Promise<void> {
-    if (this.o.secondary) {
-      try {
-        this.write_secondary_count++;
-        await this.o.secondary.write(this.view(chunk));
-        this.log.warn({ chunk: chunk.hexId, records: chunk.records, secondary: this.o.secondary.type }, 'chunk written to <secondary> after primary failure');
-        await chunk.purge();
-        return;
-      } catch (e) {
-        this.log.error({ chunk: chunk.hexId, error: errorMessage(e) }, 'failed to write the chunk to <secondary>');
-      }
+  /** A dequeued chunk to the secondary or a backup; it stays queued only when both fail. */
+  private async evacuateChunk(chunk: Chunk, error: unknown, useSecondary: boolean): Promise<void> {
+    if (!(await evacuate(chunk, this.view(chunk), error, useSecondary, this.evacuateDeps))) {
+      this.buffer.takeback(chunk, true);
+      return;
     }
     try {
-      await backupChunk(chunk, error, { ...this.o.backup, compressed: this.buffer.limits.compress, log: this.log });
-      this.m.countDrop('backup', chunk.records);
-      await chunk.purge();
+      await this.buffer.purge(chunk);
     } catch (e) {
-      this.log.error({ chunk: chunk.hexId, error: errorMessage(e) }, 'failed to back up the chunk; it stays in the buffer');
-      this.buffer.queue.push(chunk);
-      this.buffer.queueBytes += chunk.bytes;
+      this.log.error({ chunk: chunk.hexId, error: errorMessage(e) }, 'failed to delete an evacuated buffer chunk');
     }
-    this.buffer.onFree();
+  }
+
+  private track(p: Promise<void>): void {
+    const t: Promise<void> = p
+      .catch((e: unknown) => { this.log.error({ error: errorMessage(e) }, 'unexpected error after a flush'); })
+      .finally(() => { this.background.delete(t); });
+    this.background.add(t);
   }
 
   /** BufferControl: the plugin confirms delivery of a chunk it sent with tryWrite. */
   commit(hexId: string): void {
     const d = this.buffer.dequeued.get(hexId);
-    if (d) void this.committed(d.chunk);
+    if (d) this.track(this.committed(d.chunk));
   }
 
   rollback(hexId: string, updateRetry: boolean): void {
     const d = this.buffer.dequeued.get(hexId);
-    if (d) {
-      this.rollbackChunk(d.chunk, new Error('rolled back by plugin'), updateRetry);
-      this.kick();
-    }
+    if (d) this.rollbackChunk(d.chunk, new Error('rolled back by plugin'), updateRetry);
   }
 
   private checkDelayedCommits(): void {
     if (!this.o.delayedCommit) return;
-    const limit = Date.now() - this.cfg.delayed_commit_timeout * 1000;
-    for (const { chunk, at } of [...this.buffer.dequeued.values()]) {
-      if (at < limit) this.rollbackChunk(chunk, new Error('timeout to commit'), true);
+    const limit = this.nowMs() - this.cfg.delayed_commit_timeout * 1000;
+    for (const d of [...this.buffer.dequeued.values()]) {
+      if (!d.awaitingCommit || d.at >= limit) continue;
+      this.log.warn({ chunk: d.chunk.hexId, delayed_commit_timeout: this.cfg.delayed_commit_timeout }, 'failed to flush the buffer chunk, timeout to commit.');
+      this.rollbackChunk(d.chunk, new Error('timeout to commit'), true);
     }
   }
 
   private view(chunk: Chunk): ChunkView {
-    const compressed = this.buffer.limits.compress;
-    const keys = this.o.keys;
-    const read = async () => (compressed ? gunzipSync(await chunk.read()) : chunk.read());
-    return {
-      id: chunk.id, hexId: chunk.hexId, metadata: chunk.metadata, records: chunk.records, bytes: chunk.bytes, compressed,
-      readStored: () => chunk.read(),
-      read,
-      stream: async () => EventStream.fromPacked(await read(), chunk.records),
-      get progress() { return chunk.progress; },
-      set progress(p) { chunk.progress = p; },
-      saveProgress: () => chunk.saveProgress(),
-      expand: (t) => expandPlaceholders(t, chunk.metadata, keys, chunk.hexId),
-    };
+    return chunkView(chunk, this.buffer.limits.compress, this.o.keys);
   }
 
-  /** Stop accepting; flush per flush_at_shutdown within the deadline; leave file chunks on disk. */
-  async stop(): Promise<void> {
-    if (this.stopping) return;
+  /** Stop accepting; flush per flush_at_shutdown; leave file chunks on disk. Ends within the deadline even if a write hangs. */
+  stop(): Promise<void> {
+    this.stopped ??= this.shutdown();
+    return this.stopped;
+  }
+
+  private async shutdown(): Promise<void> {
+    const deadlineSec = this.o.shutdownDeadlineSec ?? 20;
+    const deadline = Date.now() + deadlineSec * 1000;
     this.stopping = true;
-    for (const w of this.spaceWaiters) w();
-    if (this.enqueueTimer) clearInterval(this.enqueueTimer);
     this.running = false;
+    if (this.enqueueTimer) clearInterval(this.enqueueTimer);
+    this.buffer.onFree();
     this.kick();
-    await Promise.all(this.workers);
-    if (this.o.flushAtShutdown) await this.flushAtShutdown();
-    for (const { chunk } of [...this.buffer.dequeued.values()]) this.buffer.takeback(chunk);
-    const left = this.buffer.queue.length + [...this.buffer.stage.values()].filter((c) => c.records > 0).length;
-    if (left > 0 && !this.buffer.storage.persistent) {
-      const records = this.buffer.queue.reduce((n, c) => n + c.records, 0) + [...this.buffer.stage.values()].reduce((n, c) => n + c.records, 0);
-      this.log.error({ chunks: left, records }, 'memory buffer chunks could not be flushed at shutdown and are lost');
+    // Workers take no new chunk once `running` is false; a write still in flight must not use up the
+    // deadline before the rest is flushed, so the final flush runs beside it.
+    if (this.o.flushAtShutdown && this.started) await this.flushAtShutdown(deadline, deadlineSec);
+    if (!(await untilDeadline(Promise.all([...this.workers, ...this.background]), deadline)).done) {
+      this.log.error({ deadline_sec: deadlineSec }, 'a buffer flush did not finish before the shutdown deadline; not waiting for it');
     }
+    while (this.o.delayedCommit && this.buffer.dequeued.size > 0 && Date.now() < deadline) await this.sleep(Math.min(20, deadline - Date.now()));
+    const pending = [...this.buffer.dequeued.values()];
+    if (pending.length > 0) {
+      const what = this.o.delayedCommit ? 'delayed commit for buffer chunks was cancelled in shutdown' : 'buffer chunks still being written at shutdown are kept in the buffer';
+      this.log.info({ chunks: pending.map((d) => d.chunk.hexId) }, what);
+      for (const d of pending) this.buffer.takeback(d.chunk);
+    }
+    const staged = [...this.buffer.stage.values()].filter((c) => c.records > 0);
+    const left = [...this.buffer.queue, ...staged];
+    if (left.length > 0 && !this.buffer.storage.persistent) {
+      this.log.error({ chunks: left.length, records: left.reduce((n, c) => n + c.records, 0) }, 'memory buffer chunks could not be flushed at shutdown and are lost');
+    }
+    await this.o.secondary?.stop?.();
     await this.writer.stop?.();
   }
 
-  private async flushAtShutdown(): Promise<void> {
-    const deadline = Date.now() + (this.o.shutdownDeadlineSec ?? 20) * 1000;
-    await this.buffer.enqueueStaged();
+  /** Every chunk once, in order; stops at the first failure or the deadline. */
+  private async flushAtShutdown(deadline: number, deadlineSec: number): Promise<void> {
+    if (!(await untilDeadline(this.buffer.enqueueStaged(), deadline)).done) return;
     while (Date.now() < deadline) {
-      const chunk = this.buffer.dequeue();
+      const chunk = this.buffer.dequeue(this.nowMs());
       if (!chunk) break;
-      const done = await this.flushChunk(chunk, false);
-      if (!done && !this.o.delayedCommit) break; // one try each at shutdown: stop on the first failure
-    }
-    if (this.o.delayedCommit) {
-      while (this.buffer.dequeued.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      const r = await untilDeadline(this.flushChunk(chunk, false), deadline);
+      if (!r.done) {
+        this.log.error({ chunk: chunk.hexId, deadline_sec: deadlineSec }, 'a buffer flush did not finish before the shutdown deadline; not waiting for it');
+        return;
+      }
+      if (r.value === 'failed') return;
     }
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.stop();
     await this.writer.close?.();
+    await this.o.secondary?.close?.();
     await this.buffer.storage.close();
   }
 }

@@ -18,6 +18,23 @@ export interface Partition {
 
 const KEY_NAME = /^(\$\.)?[-_.@a-zA-Z0-9]+$/;
 
+/**
+ * Minutes east of UTC of `timekey_zone` at `atMs`: a fixed offset (`+0900`, `-03:00`, `UTC`) or an
+ * IANA name (`Asia/Tokyo`, its offset at that moment). Null for an unknown zone.
+ */
+export function zoneOffsetMinutes(zone: string, atMs = Date.now()): number | null {
+  const fixed = parseOffset(zone);
+  if (fixed !== null) return fixed;
+  let name: string | undefined;
+  try {
+    name = new Intl.DateTimeFormat('en-US', { timeZone: zone, timeZoneName: 'longOffset' }).formatToParts(atMs).find((x) => x.type === 'timeZoneName')?.value;
+  } catch {
+    return null;
+  }
+  if (name === 'GMT') return 0;
+  return name?.startsWith('GMT') ? parseOffset(name.slice(3)) : null;
+}
+
 export class ChunkKeys {
   readonly tag: boolean;
   readonly time: boolean;
@@ -32,7 +49,7 @@ export class ChunkKeys {
     this.time = keys.includes('time');
     this.keys = keys.filter((k) => k !== 'tag' && k !== 'time');
     this.paths = this.keys.map((k) => (k.startsWith('$.') ? k.slice(2).split('.') : [k]));
-    this.zoneOffsetSec = zone.useUtc ? 0 : zone.zone ? (parseOffset(zone.zone) ?? 0) * 60 : -new Date().getTimezoneOffset() * 60;
+    this.zoneOffsetSec = zone.useUtc ? 0 : zone.zone ? (zoneOffsetMinutes(zone.zone) ?? 0) * 60 : -new Date().getTimezoneOffset() * 60;
   }
 
   /** Parses the `<buffer ARG>` argument; an empty argument means the plugin's default keys. */

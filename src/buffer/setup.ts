@@ -7,17 +7,18 @@ import { join } from 'node:path';
 import type { ConfigProblem } from '../config/errors.js';
 import { describeElement, newElement, type ConfigElement } from '../config/node.js';
 import { resolveParams } from '../config/schema.js';
-import type { EventStream } from '../core/event-stream.js';
 import type { AnyOutputDefinition, BufferedOutputDefinition, BufferDefaults, BufferedPluginContext, OutputInstance, PluginContext } from '../core/plugin.js';
+import { errorMessage } from '../core/errors.js';
 import { lookup } from '../core/registry.js';
 import { backupBaseDir } from './backup.js';
 import { ChunkBuffer } from './buffer.js';
-import { BufferedOutput, type SecondaryTarget } from './buffered-output.js';
-import { ChunkKeys } from './chunk-keys.js';
+import { BufferedOutput, type BufferedOutputOptions } from './buffered-output.js';
+import { ChunkKeys, zoneOffsetMinutes } from './chunk-keys.js';
 import { FileStorage } from './file.js';
 import { resolveFlushMode } from './flush-scheduler.js';
 import { MemoryStorage } from './memory.js';
 import { bufferParams, type BufferConfig } from './params.js';
+import { buildSecondary, type SecondaryPlan } from './secondary.js';
 
 const MIB = 1024 * 1024;
 const STORAGE_DEFAULTS = {
@@ -35,17 +36,14 @@ export interface BufferSetupOptions {
   claimedPaths: Map<string, string>;
 }
 
+/** Run-time settings that are not configuration: the agent passes none; tests drive time with them. */
+export type BufferRuntimeOptions = Pick<BufferedOutputOptions, 'clock' | 'random' | 'shutdownDeadlineSec'>;
+
 export interface PreparedBuffer {
   problems: ConfigProblem[];
   warnings: string[];
   /** Builds the output; call only when the whole config had no problems. */
-  build(ctx: PluginContext): OutputInstance;
-}
-
-interface SecondaryPlan {
-  def: AnyOutputDefinition;
-  config: unknown;
-  el: ConfigElement;
+  build(ctx: PluginContext, runtime?: BufferRuntimeOptions): OutputInstance;
 }
 
 export function prepareBufferedOutput(def: BufferedOutputDefinition, el: ConfigElement, pluginConfig: unknown, o: BufferSetupOptions): PreparedBuffer {
@@ -71,14 +69,30 @@ export function prepareBufferedOutput(def: BufferedOutputDefinition, el: ConfigE
   Object.assign(cfg, (def.buffer as BufferDefaults).override?.(pluginConfig, cfg as BufferConfig) ?? {});
   const config = cfg as BufferConfig;
 
-  const keyNames = ChunkKeys.parseArg(bufEl.arg, def.buffer.chunkKeys);
+  let keyNames: string[] = [];
+  try {
+    keyNames = ChunkKeys.parseArg(bufEl.arg, def.buffer.chunkKeys);
+  } catch (e) {
+    problems.push({ ...where, code: 'LF_CONFIG_PARAM', message: `chunk keys: ${errorMessage(e)}` });
+  }
   problems.push(...ChunkKeys.validate(keyNames, config.timekey, where));
   for (const k of def.buffer.requiredKeys ?? []) {
     if (!keyNames.includes(k)) problems.push({ ...where, code: 'LF_CONFIG_PARAM', message: `${k} must be a chunk key of @type ${def.type}` });
   }
-  const keys = new ChunkKeys(keyNames, config.timekey, { useUtc: config.timekey_use_utc, zone: config.timekey_zone });
-  if (keys.time && given('flush_interval') && config.flush_mode === 'default') {
-    warnings.push(`${bufEl.file}:${bufEl.line} ${where.directive}: flush_interval is ignored with the time chunk key unless flush_mode interval is set`);
+  if (keyNames.length >= 4) warnings.push(`${bufEl.file}:${bufEl.line} ${where.directive}: ${keyNames.length} chunk keys make many small chunks; use fewer`);
+  let zone = config.timekey_zone;
+  if (zone !== null && zoneOffsetMinutes(zone) === null) {
+    problems.push({ ...where, code: 'LF_CONFIG_PARAM', param: 'timekey_zone', message: `unknown time zone '${zone}': use an offset like +0900 or a name like Asia/Tokyo` });
+    zone = null;
+  }
+  const keys = new ChunkKeys(keyNames, config.timekey, { useUtc: config.timekey_use_utc, zone });
+  const mode = resolveFlushMode(config.flush_mode, { timeKey: keys.time, v0FlushInterval: false });
+  if (given('flush_interval') && mode !== 'interval') {
+    if (given('flush_mode')) {
+      problems.push({ ...where, code: 'LF_CONFIG_PARAM', param: 'flush_interval', message: `cannot be set when flush_mode is '${mode}'; it needs flush_mode interval` });
+    } else {
+      warnings.push(`${bufEl.file}:${bufEl.line} ${where.directive}: flush_interval is ignored with the time chunk key unless flush_mode interval is set`);
+    }
   }
   if (!config.flush_at_shutdown && storageType === 'memory') {
     warnings.push(`${bufEl.file}:${bufEl.line} ${where.directive}: flush_at_shutdown false with a memory buffer loses buffered events at shutdown`);
@@ -100,7 +114,7 @@ export function prepareBufferedOutput(def: BufferedOutputDefinition, el: ConfigE
 
   return {
     problems, warnings,
-    build(ctx) {
+    build(ctx, runtime = {}) {
       const storage = storageType === 'file'
         ? new FileStorage({ dir: dir!, pathSuffix: config.path_suffix, pluginId: o.pluginId, log: ctx.log, compressed: config.compress === 'gzip' })
         : new MemoryStorage();
@@ -110,12 +124,14 @@ export function prepareBufferedOutput(def: BufferedOutputDefinition, el: ConfigE
       });
       const bo: BufferedOutput = new BufferedOutput({
         config, buffer, keys,
-        mode: resolveFlushMode(config.flush_mode, { timeKey: keys.time, v0FlushInterval: false }),
+        mode,
         flushAtShutdown: config.flush_at_shutdown!,
         delayedCommit: (def.buffer as BufferDefaults).delayedCommit?.(pluginConfig) ?? false,
+        type: def.type,
         secondary: secondary ? buildSecondary(secondary, ctx, keys) : null,
         backup: { baseDir: backupBaseDir(ctx.rootDir), workerId: ctx.workerId, pluginId: ctx.id, disabled: config.disable_chunk_backup },
         log: ctx.log, metrics: ctx.metrics, emitError: ctx.emitError,
+        ...runtime,
       });
       const bctx: BufferedPluginContext = { ...ctx, buffer: bo };
       bo.writer = def.create(pluginConfig as never, bctx);
@@ -147,20 +163,4 @@ function prepareSecondary(def: BufferedOutputDefinition, el: ConfigElement, conf
   problems.push(...r.problems.map((p) => ({ ...p, directive: `<secondary> in ${describeElement(el)}` })));
   warnings.push(...r.warnings);
   return { def: sdef, config: r.value, el: sel };
-}
-
-function buildSecondary(plan: SecondaryPlan, ctx: PluginContext, keys: ChunkKeys): SecondaryTarget {
-  const sctx: PluginContext = { ...ctx, id: `${ctx.id}.secondary`, type: plan.def.type, element: plan.el };
-  if (plan.def.buffered) {
-    const writer = plan.def.create(plan.config as never, { ...sctx, buffer: { commit() {}, rollback() {}, keys } });
-    return { type: plan.def.type, write: (chunk) => writer.write(chunk) };
-  }
-  const out = plan.def.create(plan.config as never, sctx);
-  return {
-    type: plan.def.type,
-    async write(chunk) {
-      const stream: EventStream = await chunk.stream();
-      await out.process(chunk.metadata.tag ?? '', stream);
-    },
-  };
 }
