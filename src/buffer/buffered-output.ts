@@ -15,6 +15,7 @@ import { decode } from '../protocol/msgpack.js';
 import type { BackupOptions } from './backup.js';
 import { BufferOverflowError, type ChunkBuffer, type OversizedEntry } from './buffer.js';
 import type { Chunk } from './chunk.js';
+import { MemoryStorage } from './memory.js';
 import type { ChunkKeys } from './chunk-keys.js';
 import { chunkView, type ChunkView } from './chunk-view.js';
 import { untilDeadline } from './deadline.js';
@@ -370,11 +371,27 @@ export class BufferedOutput implements OutputInstance, BufferControl {
     }
     const staged = [...this.buffer.stage.values()].filter((c) => c.records > 0);
     const left = [...this.buffer.queue, ...staged];
-    if (left.length > 0 && !this.buffer.storage.persistent) {
-      this.log.error({ chunks: left.length, records: left.reduce((n, c) => n + c.records, 0) }, 'memory buffer chunks could not be flushed at shutdown and are lost');
-    }
+    if (left.length > 0 && !this.buffer.storage.persistent) await this.spillOrLose(left);
     await this.o.secondary?.stop?.();
     await this.writer.stop?.();
+  }
+
+  /** Memory chunks left at shutdown go to the buffer's `path` when one is configured, else they are lost (logged). */
+  private async spillOrLose(left: Chunk[]): Promise<void> {
+    const records = left.reduce((n, c) => n + c.records, 0);
+    const storage = this.buffer.storage;
+    if (storage instanceof MemoryStorage) {
+      try {
+        const kept = await storage.spill(left);
+        if (kept > 0) {
+          this.log.warn({ chunks: kept, records, path: this.o.config.path }, 'memory buffer chunks not flushed at shutdown were written to the buffer path');
+          return;
+        }
+      } catch (e) {
+        this.log.error({ error: errorMessage(e) }, 'failed to write unflushed memory chunks to the buffer path');
+      }
+    }
+    this.log.error({ chunks: left.length, records }, 'memory buffer chunks could not be flushed at shutdown and are lost');
   }
 
   /** Every chunk once, in order; stops at the first failure or the deadline. */

@@ -38,13 +38,47 @@ class MemoryChunk implements Chunk {
   }
 }
 
+/**
+ * Memory storage. With a spill storage (a memory `<buffer>` that has a `path`), chunks that could
+ * not be flushed at shutdown are written there, and the next start loads them back into memory.
+ */
 export class MemoryStorage implements ChunkStorage {
   readonly persistent = false;
+  constructor(private readonly spillTo: ChunkStorage | null = null) {}
+
   async create(metadata: ChunkMetadata): Promise<Chunk> {
     return new MemoryChunk(metadata);
   }
+
   async resume(): Promise<ResumeResult> {
-    return { staged: [], queued: [] };
+    if (!this.spillTo) return { staged: [], queued: [] };
+    const { staged, queued } = await this.spillTo.resume();
+    const loaded: Chunk[] = [];
+    for (const c of [...queued, ...staged]) {
+      const m = new MemoryChunk(c.metadata);
+      await m.append(await c.read(), c.records);
+      m.progress = c.progress;
+      m.state = 'queued';
+      loaded.push(m);
+      await c.purge();
+    }
+    return { staged: [], queued: loaded };
   }
+
+  /** Writes chunks that are about to be lost into the spill storage; returns how many were kept. */
+  async spill(chunks: Chunk[]): Promise<number> {
+    if (!this.spillTo) return 0;
+    let kept = 0;
+    for (const c of chunks) {
+      const f = await this.spillTo.create(c.metadata);
+      await f.append(await c.read(), c.records);
+      f.progress = c.progress;
+      await f.enqueue();
+      kept++;
+    }
+    await this.spillTo.close();
+    return kept;
+  }
+
   async close(): Promise<void> {}
 }

@@ -6,7 +6,7 @@ import { p, type ParamsOf } from '../config/schema.js';
 
 export const bufferParams = {
   '@type': p.enum(['memory', 'file'] as const, { default: 'memory', desc: 'Chunk storage' }),
-  path: p.string({ default: null, desc: 'file: buffer directory (default <root_dir>/worker<N>/<@id>/buffer)' }),
+  path: p.string({ default: null, desc: 'file: buffer directory (default <root_dir>/worker<N>/<@id>/buffer); memory: where chunks not flushed at shutdown are kept for the next start' }),
   path_suffix: p.string({ default: '.log', desc: 'file: chunk file suffix' }),
   timekey: p.time({ default: null, min: 1, desc: 'Time range per chunk (required with the time chunk key)' }),
   timekey_wait: p.time({ default: 600, min: 0, desc: 'Wait after a time range ends before flushing its chunk' }),

@@ -99,7 +99,8 @@ export function prepareBufferedOutput(def: BufferedOutputDefinition, el: ConfigE
   }
 
   let dir: string | null = null;
-  if (storageType === 'file') {
+  if (storageType === 'file' || config.path) {
+    // file: the buffer itself; memory with a path: where unflushed chunks are written at shutdown
     if (config.path) dir = o.workers > 1 ? join(config.path, `worker${o.workerId}`) : config.path;
     else if (o.rootDir && o.explicitId) dir = join(o.rootDir, `worker${o.workerId}`, o.pluginId, 'buffer');
     else problems.push({ ...where, code: 'LF_CONFIG_PARAM', param: 'path', message: 'buffer path is not configured: set path, or <system> root_dir and @id' });
@@ -115,9 +116,8 @@ export function prepareBufferedOutput(def: BufferedOutputDefinition, el: ConfigE
   return {
     problems, warnings,
     build(ctx, runtime = {}) {
-      const storage = storageType === 'file'
-        ? new FileStorage({ dir: dir!, pathSuffix: config.path_suffix, pluginId: o.pluginId, log: ctx.log, compressed: config.compress === 'gzip' })
-        : new MemoryStorage();
+      const files = () => new FileStorage({ dir: dir!, pathSuffix: config.path_suffix, pluginId: o.pluginId, log: ctx.log, compressed: config.compress === 'gzip' });
+      const storage = storageType === 'file' ? files() : new MemoryStorage(dir ? files() : null);
       const buffer = new ChunkBuffer(storage, {
         chunkLimitSize: config.chunk_limit_size!, chunkLimitRecords: config.chunk_limit_records,
         totalLimitSize: config.total_limit_size!, chunkFullThreshold: config.chunk_full_threshold, compress: config.compress === 'gzip',
@@ -160,7 +160,14 @@ function prepareSecondary(def: BufferedOutputDefinition, el: ConfigElement, conf
     problems.push({ ...where, code: 'LF_CONFIG_PARAM', param: 'retry_secondary_threshold', message: 'must be between 0 and 1 (exclusive) with a <secondary>' });
   }
   const r = resolveParams(sdef.params, sel, { type, consumed: ['<buffer>', '<secondary>'] });
-  problems.push(...r.problems.map((p) => ({ ...p, directive: `<secondary> in ${describeElement(el)}` })));
+  const directive = `<secondary> in ${describeElement(el)}`;
+  problems.push(...r.problems.map((p) => ({ ...p, directive })));
   warnings.push(...r.warnings);
+  if (r.problems.length === 0 && sdef.validate) {
+    for (const v of sdef.validate(r.value)) {
+      const at = v.param ? sel.params.get(v.param) : undefined;
+      problems.push({ code: 'LF_CONFIG_PARAM', file: at?.file ?? sel.file, line: at?.line ?? sel.line, directive, type, param: v.param, message: v.message });
+    }
+  }
   return { def: sdef, config: r.value, el: sel };
 }

@@ -157,4 +157,27 @@ describe('crash recovery with a file buffer', () => {
     expect(lost).toEqual([]);
     for (const c of clients) c.destroy();
   });
+
+  it('keeps memory chunks it could not flush at shutdown in the buffer path and delivers them after restart', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'logferry-spill-'));
+    const dest = join(root, 'dest');
+    const buf = join(root, 'spill');
+    writeFileSync(dest, 'dead destination');
+    const port = await freePort();
+    const conf = config(port, dest, buf).replace('    @type file\n', '    @type memory\n');
+    d = await startDaemon(conf);
+    const client = await RawClient.open(port);
+    for (let seq = 0; seq < 50; seq++) {
+      await client.write(encode(['seq.spill', Math.floor(Date.now() / 1000), { seq }, { chunk: `s${seq}` }]));
+      await client.waitForValues(seq + 1, 5000);
+    }
+    client.destroy();
+    expect(await d.stop()).toBe(0);
+    expect(d.stdout()).toMatch(/memory buffer chunks not flushed at shutdown were written to the buffer path/);
+    rmSync(dest);
+    mkdirSync(dest);
+    d = await startDaemon(conf);
+    const got = await waitFor(() => (delivered(dest).length >= 50 ? delivered(dest) : null), 15000, 'the spilled events');
+    expect(new Set(got).size).toBe(50);
+  });
 });
