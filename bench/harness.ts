@@ -68,7 +68,15 @@ export function machine(): string {
   return `${c[0]?.model ?? 'unknown cpu'} x${c.length}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`;
 }
 
-export function report(name: string, r: { events: number; bytes: number; seconds: number; peakRssBytes: number }): void {
-  const line = `${name}: ${Math.round(r.events / r.seconds).toLocaleString('en-US')} events/s, ${(r.bytes / r.seconds / 2 ** 20).toFixed(1)} MB/s, peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB (${r.events} events in ${r.seconds.toFixed(2)} s; ${machine()})`;
+/** CPU time (user + system) a process has used so far, in microseconds (from /proc/<pid>/stat). */
+export function cpuMicros(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14, 15 of stat)
+  return (ticks * 1e6) / 100; // USER_HZ is 100 on Linux
+}
+
+export function report(name: string, r: { events: number; bytes: number; seconds: number; peakRssBytes: number; cpuMicrosPerEvent?: number }): void {
+  const cpu = r.cpuMicrosPerEvent !== undefined ? `, ${r.cpuMicrosPerEvent.toFixed(2)} CPU µs/event` : '';
+  const line = `${name}: ${Math.round(r.events / r.seconds).toLocaleString('en-US')} events/s, ${(r.bytes / r.seconds / 2 ** 20).toFixed(1)} MB/s${cpu}, peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB (${r.events} events in ${r.seconds.toFixed(2)} s; ${machine()})`;
   process.stdout.write(line + '\n');
 }
