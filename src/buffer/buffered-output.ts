@@ -325,7 +325,9 @@ export class BufferedOutput implements OutputInstance, BufferControl {
 
   rollback(hexId: string, updateRetry: boolean): void {
     const d = this.buffer.dequeued.get(hexId);
-    if (d) this.rollbackChunk(d.chunk, new Error('rolled back by plugin'), updateRetry);
+    if (!d) return;
+    this.rollbackChunk(d.chunk, new Error('rolled back by plugin'), updateRetry);
+    if (!updateRetry) this.kick(); // resend at once (usually to another node)
   }
 
   private checkDelayedCommits(): void {

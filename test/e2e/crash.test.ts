@@ -107,7 +107,7 @@ describe('crash recovery with a file buffer', () => {
     expect(delivered(dest)).toEqual([]); // nothing could be written before the crash
 
     rmSync(dest);
-    mkdirSync(dest);
+    mkdirSync(dest, { recursive: true });
     d = await startDaemon(config(port, dest, buf));
     const got = await waitFor(() => {
       const seqs = new Set(delivered(dest));
@@ -175,7 +175,7 @@ describe('crash recovery with a file buffer', () => {
     expect(await d.stop()).toBe(0);
     expect(d.stdout()).toMatch(/memory buffer chunks not flushed at shutdown were written to the buffer path/);
     rmSync(dest);
-    mkdirSync(dest);
+    mkdirSync(dest, { recursive: true });
     d = await startDaemon(conf);
     const got = await waitFor(() => (delivered(dest).length >= 50 ? delivered(dest) : null), 15000, 'the spilled events');
     expect(new Set(got).size).toBe(50);

@@ -106,7 +106,7 @@ describe('back-pressure', () => {
     expect(await sendUntilStalled(fast, 'fast.x', 50, 3000)).toBe(50);
     // the destination comes back: the stalled message is acked and everything is delivered
     rmSync(dest);
-    mkdirSync(dest);
+    mkdirSync(dest, { recursive: true });
     await slow.waitForValues(slowAcked + 1, 15000);
     await waitFor(() => outputCount(dest) >= (slowAcked + 1) * 10, 15000, `all slow events written (have ${outputCount(dest)}, want ${(slowAcked + 1) * 10})\n${d!.stdout().slice(-3000)}`);
     slow.destroy();

@@ -14,6 +14,7 @@ import { defineInput, type InputInstance, type PluginContext, type ValidationPro
 import { normalizeAddress, ServerAuth } from '../../protocol/handshake.js';
 import { securitySection, transportSection, validateSecurity, validateTransport } from '../../protocol/params.js';
 import { tlsServerOptions, transportKind } from '../../protocol/tls.js';
+import { ChunkIdMemory } from './forward/chunk-memory.js';
 import { ConnectionSet, type ForwardSettings, HostnameResolver } from './forward/connection.js';
 import { decoderOptions, protocolParams, validateProtocol } from './forward/params.js';
 
@@ -29,6 +30,8 @@ export const params = defineParams({
   send_keepalive_packet: p.bool({ default: false, desc: 'Enable TCP keepalive probes on accepted connections' }),
   source_address_key: p.string({ default: null, desc: 'Add the peer IP address to each record under this key' }),
   source_hostname_key: p.string({ default: null, desc: 'Add the peer hostname (reverse DNS) to each record under this key' }),
+  chunk_id_memory_size: p.integer({ default: 100_000, min: 0, desc: 'Remember the ids of this many recently stored chunks: a chunk resent after a lost ack is acked again but stored once (0: off; logferry only)' }),
+  chunk_id_memory_time: p.time({ default: 3600, min: 0, desc: 'How long a stored chunk id is remembered (keep it above the senders\' ack_response_timeout plus retry waits)' }),
   ...protocolParams,
   security: securitySection,
   transport: transportSection,
@@ -73,6 +76,7 @@ export class ForwardInput implements InputInstance {
       sourceHostnameKey: c.source_hostname_key,
       resolver: resolve ? new HostnameResolver() : null,
       throttle: new LogThrottle(),
+      chunkIds: c.chunk_id_memory_size > 0 && c.chunk_id_memory_time > 0 ? new ChunkIdMemory(c.chunk_id_memory_size, c.chunk_id_memory_time * 1000) : null,
     };
     const tls = transportKind(c.transport) === 'tls';
     const server = tls

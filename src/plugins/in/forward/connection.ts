@@ -5,6 +5,7 @@
  * Bad input closes only this connection, with one rate-limited warning naming the peer; nothing
  * thrown here ever leaves the connection.
  */
+import { createHash } from 'node:crypto';
 import { reverse } from 'node:dns/promises';
 import type { Socket } from 'node:net';
 import { errorMessage, ProtocolError } from '../../../core/errors.js';
@@ -14,6 +15,7 @@ import type { PluginContext } from '../../../core/plugin.js';
 import { buildAck, type DecoderOptions, type EventRequest, ForwardDecoder, ForwardProtocolError, type ForwardRequest } from '../../../protocol/framing.js';
 import type { ServerAuth, ServerHandshake } from '../../../protocol/handshake.js';
 import { decode } from '../../../protocol/msgpack.js';
+import type { ChunkIdMemory } from './chunk-memory.js';
 
 /** Consecutive small requests for one tag already received are emitted together (acks stay per request). */
 const MAX_BATCH = 512;
@@ -31,6 +33,8 @@ export interface ForwardSettings {
   readonly sourceHostnameKey: string | null;
   readonly resolver: HostnameResolver | null;
   readonly throttle: LogThrottle;
+  /** Ids of chunks stored recently: a resent chunk is acked again, stored once (null: off). */
+  readonly chunkIds?: ChunkIdMemory | null;
 }
 
 export interface Peer {
@@ -169,21 +173,33 @@ export class ForwardConnection {
       return true;
     }
     const batch = this.gather(req);
+    const { fresh, settle } = await this.dedupe(batch);
+    try {
+      return await this.store(req.tag, batch, fresh, settle);
+    } catch (e) {
+      settle(false);
+      throw e;
+    }
+  }
+
+  /** Emits the fresh requests of a batch, then acks the whole batch. False when the connection ended. */
+  private async store(tag: string, batch: EventRequest[], fresh: EventRequest[], settle: (stored: boolean) => void): Promise<boolean> {
     let count = 0;
-    for (const r of batch) {
+    for (const r of fresh) {
       this.inspect(r);
       count += r.count;
     }
     if (count > 0) {
-      const entries = batch.length === 1 ? req.entries : Buffer.concat(batch.map((r) => r.entries));
+      const entries = fresh.length === 1 ? fresh[0]!.entries : Buffer.concat(fresh.map((r) => r.entries));
       let stream = EventStream.fromPacked(entries, count);
       if (this.s.sourceAddressKey !== null || this.s.sourceHostnameKey !== null) stream = await this.addSource(stream);
       this.socket.pause();
       try {
-        await this.s.ctx.emit(req.tag, stream);
+        await this.s.ctx.emit(tag, stream);
       } catch (e) {
+        settle(false);
         this.s.ctx.metrics.countReject('emit_failed');
-        this.warn({ tag: req.tag, records: count, error: errorMessage(e) }, 'emit failed, closing connection without ack');
+        this.warn({ tag, records: count, error: errorMessage(e) }, 'emit failed, closing connection without ack');
         this.destroy();
         return false;
       } finally {
@@ -191,6 +207,7 @@ export class ForwardConnection {
       }
       this.s.ctx.metrics.countEmit(count, entries.length);
     }
+    settle(true);
     const acks = batch.filter((r) => r.chunk !== null).map((r) => buildAck(r.chunk!, this.decoder.format));
     if (this.s.denyKeepalive) {
       this.end(acks.length > 0 ? Buffer.concat(acks) : undefined);
@@ -198,6 +215,56 @@ export class ForwardConnection {
     }
     if (acks.length > 0 && !this.closed && this.socket.writable) this.socket.write(acks.length === 1 ? acks[0]! : Buffer.concat(acks));
     return true;
+  }
+
+  /**
+   * Leaves out requests whose chunk this input stored recently (they are still acked). Waits first,
+   * holding no claim, for chunks another connection is storing right now; then claims the rest in
+   * one synchronous pass, so two connections can never wait on each other.
+   */
+  private async dedupe(batch: EventRequest[]): Promise<{ fresh: EventRequest[]; settle(stored: boolean): void }> {
+    const memory = this.s.chunkIds;
+    if (!memory || batch.every((r) => r.chunk === null)) return { fresh: batch, settle: () => undefined };
+    const keys = new Map<EventRequest, string>();
+    const keyOf = (r: EventRequest) => {
+      let key = keys.get(r);
+      if (key === undefined) {
+        key = chunkKey(r);
+        keys.set(r, key);
+      }
+      return key;
+    };
+    for (;;) {
+      const waits = batch.flatMap((r) => (r.chunk !== null ? [memory.pending(keyOf(r))] : [])).filter((w) => w !== null);
+      if (waits.length === 0) break;
+      await Promise.all(waits);
+    }
+    const fresh: EventRequest[] = [];
+    const settles: Array<(stored: boolean) => void> = [];
+    const mine = new Set<string>();
+    let chunks = 0;
+    let records = 0;
+    for (const r of batch) {
+      const key = r.chunk !== null ? keyOf(r) : null;
+      const claim = key !== null ? memory.claim(key) : null;
+      // 'pending' is this batch's own claim (the same chunk twice in a row); another connection's
+      // cannot happen after the wait above, and storing twice would beat losing it
+      if (claim?.kind === 'seen' || (claim?.kind === 'pending' && mine.has(key!))) {
+        chunks++;
+        records += r.count;
+        continue;
+      }
+      if (claim?.kind === 'new') {
+        settles.push(claim.settle);
+        mine.add(key!);
+      }
+      fresh.push(r);
+    }
+    if (chunks > 0) {
+      this.s.ctx.metrics.countDrop('duplicate_chunk', records);
+      this.s.ctx.log.debug({ peer: this.peer.label, tag: batch[0]!.tag, chunks, records }, 'chunk already stored, acked again without storing it twice');
+    }
+    return { fresh, settle: (stored) => settles.forEach((s) => s(stored)) };
   }
 
   /** Takes further requests for the same tag that are already complete, to emit them at once. */
@@ -270,6 +337,17 @@ export class ForwardConnection {
     const key = this.peer.address ?? this.peer.label;
     if (this.s.throttle.shouldLog(`${key}|${msg}`)) this.s.ctx.log.warn({ peer: this.peer.label, ...fields }, msg);
   }
+}
+
+/**
+ * What identifies a resent chunk: its tag and `chunk` id, plus its size and a digest of its first
+ * and last bytes, so a client that reuses ids for other data is not mistaken for a resend (hashing
+ * every byte would cost more than the rest of the pass-through path).
+ */
+function chunkKey(r: EventRequest): string {
+  const e = r.entries;
+  const digest = createHash('sha1').update(e.subarray(0, 64)).update(e.subarray(Math.max(64, e.length - 64))).digest('base64');
+  return `${r.tag}\0${r.chunk!.toString('latin1')}\0${r.count}:${e.length}:${digest}`;
 }
 
 /** The open connections of one listener. */
