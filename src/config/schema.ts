@@ -38,6 +38,8 @@ export interface SectionSpec<T> {
   required: boolean;
   /** Description of the element argument (`<buffer ARG>`), if the section takes one. */
   argDesc?: string;
+  /** The plugin interprets these elements itself (copy's `<store>`): no params resolved, none reported unused. */
+  opaque?: boolean;
   params: Schema;
   readonly __t?: T;
 }
@@ -71,11 +73,11 @@ export const p = {
   hash<O extends Common & { default?: Record<string, unknown> | null }>(o: O): ScalarSpec<Out<Record<string, unknown>, O>> {
     return { ...o, kind: 'hash' } as ScalarSpec<Out<Record<string, unknown>, O>>;
   },
-  section<S extends Schema, const O extends { desc: string; multi?: boolean; required?: boolean; argDesc?: string }>(
+  section<S extends Schema, const O extends { desc: string; multi?: boolean; required?: boolean; argDesc?: string; opaque?: boolean }>(
     o: O,
     params: S,
   ): SectionSpec<O extends { multi: true } ? SectionValue<S>[] : O extends { required: true } ? SectionValue<S> : SectionValue<S> | null> {
-    return { kind: 'section', desc: o.desc, multi: o.multi ?? false, required: o.required ?? false, argDesc: o.argDesc, params } as never;
+    return { kind: 'section', desc: o.desc, multi: o.multi ?? false, required: o.required ?? false, argDesc: o.argDesc, opaque: o.opaque, params } as never;
   },
 };
 
@@ -166,6 +168,7 @@ export function resolveParams<S extends Schema>(schema: S, el: ConfigElement, op
       known.add(name);
       const children = el.elements.filter((c) => c.name === name);
       const resolved = children.map((c) => {
+        if (spec.opaque) return { arg: c.arg, element: c };
         const r = resolveParams(spec.params, c, { type: opts.type });
         problems.push(...r.problems);
         warnings.push(...r.warnings);
