@@ -17,6 +17,7 @@ import { LOG_LEVELS, pluginLogger, setLogEventSink, type LogEvent, type LogLevel
 import { PluginMetrics } from './metrics.js';
 import { PatternError, TagPattern } from './pattern.js';
 import { BufferedOutput } from '../buffer/buffered-output.js';
+import { CopyOutput } from '../plugins/out/copy.js';
 import { prepareBufferedOutput, type PreparedBuffer } from '../buffer/setup.js';
 import type { AnyDefinition, FilterDefinition, InputDefinition, Lifecycle, OutputDefinition, PluginContext, PluginKind } from './plugin.js';
 import { lookup, unknownPluginMessage } from './registry.js';
@@ -224,7 +225,9 @@ export function buildAgent(root: ConfigElement, opts: AgentOptions): BuildResult
       hostname: opts.hostname ?? agent.hostname,
       label: pd.label,
       element: pd.el,
-      emit: (tag, stream) => emitRouter.emit(tag, stream),
+      emit: pd.kind === 'input'
+        ? (tag, stream) => { metrics.flow.add(tag, stream); return emitRouter.emit(tag, stream); }
+        : (tag, stream) => emitRouter.emit(tag, stream),
       emitError: (tag, time, record, error) => emitRouter.emitErrorEvent(tag, time, record, error),
       emitToLabel: (label, tag, stream) => (agent.routers.get(label) ?? rootRouter).emit(tag, stream),
     };
@@ -232,7 +235,8 @@ export function buildAgent(root: ConfigElement, opts: AgentOptions): BuildResult
     try {
       instance = pd.prepared ? pd.prepared.build(ctx) : (pd.def as InputDefinition | FilterDefinition | OutputDefinition).create(pd.config as never, ctx);
     } catch (e) {
-      problems.push({ code: 'LF_CONFIG_PARAM', file: pd.el.file, line: pd.el.line, directive: describeElement(pd.el), type: pd.def.type, message: errorMessage(e) });
+      if (e instanceof ConfigError) problems.push(...e.problems);
+      else problems.push({ code: 'LF_CONFIG_PARAM', file: pd.el.file, line: pd.el.line, directive: describeElement(pd.el), type: pd.def.type, message: errorMessage(e) });
       continue;
     }
     agent.plugins.push({ id: pd.id, type: pd.def.type, kind: pd.kind, element: pd.el, metrics, instance });
@@ -283,7 +287,8 @@ export class Agent {
   /** Enqueues and flushes every buffer now (SIGUSR1). */
   async flushAll(): Promise<void> {
     for (const p of this.plugins) {
-      if (p.instance instanceof BufferedOutput) await this.safely(p, 'flush', () => (p.instance as BufferedOutput).flushNow());
+      const outputs = p.instance instanceof CopyOutput ? p.instance.stores.map((s) => s.output.instance) : [p.instance];
+      for (const o of outputs) if (o instanceof BufferedOutput) await this.safely(p, 'flush', () => o.flushNow());
     }
   }
 

@@ -69,6 +69,11 @@ export class EventStream {
     return this.decoded;
   }
 
+  /** Size of the packed bytes when the stream has them, else null (never encodes). */
+  get packedLength(): number | null {
+    return this.packedBuf === null ? null : this.packedBuf.byteLength;
+  }
+
   /** Size in bytes of the packed form (encodes if needed). */
   get byteLength(): number {
     return this.packed().byteLength;

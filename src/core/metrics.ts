@@ -2,7 +2,11 @@
  * Per-plugin counters. The full registry (monitor_agent, Prometheus, DogStatsD views) builds on
  * these; names are Fluentd's so monitor_agent output matches.
  */
+import { FlowCounters } from '../metrics/flow.js';
+
 export class PluginMetrics {
+  /** Records and bytes per tag: what an input emitted, what an output received. */
+  readonly flow = new FlowCounters();
   emit_records = 0;
   emit_count = 0;
   emit_size = 0;

@@ -102,6 +102,7 @@ export class Router {
     }
     const out = route.output;
     out.metrics.countEmit(s.count);
+    out.metrics.flow.add(tag, s);
     try {
       await out.instance.process(tag, s);
     } catch (e) {

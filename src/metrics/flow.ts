@@ -36,8 +36,9 @@ export class FlowCounters {
     const e = this.entry(tag);
     const n = stream.count;
     e.records += n;
-    if (stream.isDecoded) e.unsized += n;
-    else e.bytes += stream.byteLength; // packed only: no encoding happens here
+    const bytes = stream.packedLength; // packed only: no encoding happens here
+    if (bytes === null) e.unsized += n;
+    else e.bytes += bytes;
   }
 
   /** Counts numbers already known (a plugin that measured bytes itself). */

@@ -92,6 +92,7 @@ export class CopyOutput implements OutputInstance {
       const es = copyOf();
       try {
         s.output.metrics.countEmit(es.count);
+        s.output.metrics.flow.add(tag, es);
         await s.output.instance.process(tag, es);
         prevSuccess = true;
       } catch (e) {
