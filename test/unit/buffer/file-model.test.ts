@@ -17,21 +17,11 @@ import { type Chunk, type ChunkMetadata, type ChunkProgress, metadataKey } from 
 import { FileStorage } from '../../../src/buffer/file.js';
 import { EventTime } from '../../../src/core/event-time.js';
 import { encode } from '../../../src/protocol/msgpack.js';
+import { seededRandom as prng } from '../../../src/core/random.js';
 
 const SEQUENCES = 200;
 const OPS = 50;
 
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** What was appended, in the pieces a tear can cut at: entries, or whole gzip members when compressed. */
 interface Unit { bytes: Buffer; records: number }

@@ -7,23 +7,13 @@
  */
 import type { Logger } from 'pino';
 import type { ForwardNode } from './node.js';
+import { seededRandom as prng } from '../../../core/random.js';
 
 function gcd(a: number, b: number): number {
   while (b !== 0) [a, b] = [b, a % b];
   return a;
 }
 
-/** mulberry32: a small seeded PRNG (the same seed gives the same shuffle on every rebuild). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export class Balancer {
   private array: ForwardNode[] = [];
