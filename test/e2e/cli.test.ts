@@ -34,8 +34,13 @@ describe('logferry --dry-run', () => {
     expect(r.stderr).toContain('/nonexistent/fluent.conf');
   });
   it('the shipped configs pass', async () => {
-    for (const f of readdirSync(join(ROOT, 'config')).filter((x) => x.endsWith('.conf'))) {
-      const r = await runCli(['--dry-run', '-c', join(ROOT, 'config', f)]);
+    const files = [
+      ...readdirSync(join(ROOT, 'config')).filter((x) => /\.(conf|ya?ml)$/.test(x)).map((f) => join('config', f)),
+      ...readdirSync(join(ROOT, 'config', 'examples')).filter((x) => /\.(conf|ya?ml)$/.test(x)).map((f) => join('config', 'examples', f)),
+    ];
+    expect(files.length).toBeGreaterThanOrEqual(5);
+    for (const f of files) {
+      const r = await runCli(['--dry-run', '-c', join(ROOT, f)]);
       expect(r.code, `${f}: ${r.stderr}`).toBe(0);
     }
   });
