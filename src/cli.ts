@@ -1,18 +1,24 @@
 /**
- * `logferry`: argv, config loading and validation, exit codes, signals.
- * Exit codes: 0 clean stop or good --dry-run; 1 config error; 2 bad command line.
+ * `logferry`: argv, config loading and validation, exit codes; then either one in-process pipeline
+ * (worker.ts), or with `workers` > 1 the supervisor (supervisor.ts) and, in each forked process,
+ * a worker. Exit codes: 0 clean stop or good --dry-run; 1 config error; 2 bad command line (a
+ * worker exits 2 on a config error: its supervisor then stops instead of restarting it).
  */
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import type { Logger } from 'pino';
 import { renderSchema } from './config/docs.js';
 import { ConfigError, formatProblem, type ConfigProblem } from './config/errors.js';
 import { loadConfig } from './config/load.js';
-import { buildAgent, readSystem, type Agent } from './core/agent.js';
+import { newElement, setParam, type ConfigElement } from './config/node.js';
+import { buildAgent, readSystem } from './core/agent.js';
 import { errorMessage } from './core/errors.js';
 import { createRootLogger, LOG_LEVELS, type LogLevel } from './core/log.js';
 import type { PluginKind } from './core/plugin.js';
 import { listPlugins, lookup } from './core/registry.js';
+import type { SystemConfig } from './core/system.js';
+import { runSupervisor, UNRECOVERABLE } from './supervisor.js';
+import { WorkerProcess } from './worker.js';
 import './plugins/index.js';
 
 export interface CliOptions {
@@ -23,6 +29,8 @@ export interface CliOptions {
   logFormat: 'text' | 'json' | null;
   inline: string[];
   configFileType: 'guess' | 'yaml' | 'v1';
+  /** `--workers N`: overrides `<system> workers`. */
+  workers: number | null;
   help: boolean;
   helpPlugin: string | null;
   version: boolean;
@@ -35,6 +43,7 @@ Options:
       --dry-run              check the config and exit: 0 when good, 1 on an error; starts nothing
   -i, --inline-config TEXT   config text appended to the file ("\\n" becomes a newline)
       --config-file-type T   guess (by extension), v1 or yaml
+      --workers N            worker processes (overrides <system> workers); N > 1 adds a supervisor
   -v, -vv                    more logging (debug, trace)
   -q, -qq                    less logging (warn, error)
   -o, --log PATH             write own logs to PATH instead of stdout
@@ -43,11 +52,12 @@ Options:
       --version              print the version
   -h, --help                 this help
 
-Signals: SIGTERM/SIGINT stop cleanly (exit 0); SIGUSR1 flushes every buffer now.
+Signals: SIGTERM/SIGINT stop cleanly (exit 0); SIGUSR1 flushes every buffer now;
+SIGUSR2 reloads the config (a bad one is logged and the running pipeline kept).
 `;
 
 export function parseArgs(argv: string[]): CliOptions {
-  const o: CliOptions = { config: null, dryRun: false, verbosity: 0, logPath: null, logFormat: null, inline: [], configFileType: 'guess', help: false, helpPlugin: null, version: false };
+  const o: CliOptions = { config: null, dryRun: false, verbosity: 0, logPath: null, logFormat: null, inline: [], configFileType: 'guess', workers: null, help: false, helpPlugin: null, version: false };
   const value = (i: number, flag: string): string => {
     const v = argv[i];
     if (v === undefined) throw new UsageError(`${flag} needs a value`);
@@ -68,6 +78,12 @@ export function parseArgs(argv: string[]): CliOptions {
         if (t === 'yaml' || t === 'yml') o.configFileType = 'yaml';
         else if (t === 'guess' || t === 'v1') o.configFileType = t;
         else throw new UsageError(`--config-file-type must be guess, v1 or yaml, got ${t}`);
+        break;
+      }
+      case '--workers': {
+        const v = next();
+        if (!/^[1-9]\d{0,3}$/.test(v)) throw new UsageError(`--workers must be a whole number from 1, got ${v}`);
+        o.workers = Number(v);
         break;
       }
       case '-v': o.verbosity += 1; break;
@@ -152,70 +168,98 @@ export async function main(argv: string[]): Promise<number | undefined> {
     return 2;
   }
 
-  let root;
-  const parseWarnings: string[] = [];
+  // a forked worker: its id and the supervisor's worker count come from the environment
+  const workerEnv = cluster.isWorker ? Number(process.env.LOGFERRY_WORKER_ID) : null;
+  const workersOverride = cluster.isWorker ? Number(process.env.LOGFERRY_WORKERS) : o.workers;
+  const load = (workerId: number, workers = workersOverride) => {
+    const warnings: string[] = [];
+    const root = loadConfig(configPath, { inline: o.inline.join('\n') || undefined, format: o.configFileType, warnings, workerId: String(workerId) });
+    const configured = workers !== null ? overrideWorkers(root, workers) : null;
+    return { root, warnings, configured };
+  };
+  const failCode = workerEnv !== null ? UNRECOVERABLE : 1;
+
+  let loaded;
   try {
-    root = loadConfig(configPath, { inline: o.inline.join('\n') || undefined, format: o.configFileType, warnings: parseWarnings });
+    loaded = load(workerEnv ?? 0);
   } catch (e) {
-    if (e instanceof ConfigError) { printProblems(e.problems); return 1; }
+    if (e instanceof ConfigError) { printProblems(e.problems); return failCode; }
     throw e;
   }
-  const sys = readSystem(root);
-  if (sys.problems.length) { printProblems(sys.problems); return 1; }
+  const sys = readSystem(loaded.root);
+  if (sys.problems.length) { printProblems(sys.problems); return failCode; }
+  const levelOf = (system: SystemConfig) => adjustLevel(system.log_level, o.verbosity);
+  const supervisor = workerEnv === null && sys.system.workers > 1;
   const log = createRootLogger({
-    level: adjustLevel(sys.system.log_level, o.verbosity),
+    level: levelOf(sys.system),
     format: o.logFormat ?? sys.system.log?.format ?? 'text',
     path: o.logPath ?? sys.system.log?.path ?? null,
-    workerId: 0,
+    workerId: supervisor ? null : workerEnv ?? 0,
   });
-  const built = buildAgent(root, { log, workerId: 0, hostname: hostname() });
-  if (built.problems.length || !built.agent) { printProblems(built.problems); return 1; }
-  for (const w of [...parseWarnings, ...built.warnings]) log.warn(w);
-  if (built.system.workers > 1) log.warn({ workers: built.system.workers }, 'multiple workers are not supported yet; running one worker');
+  if (sys.system.process_name) process.title = `${supervisor ? 'supervisor' : 'worker'}:${sys.system.process_name}`;
+
+  if (supervisor) {
+    // the whole config, once per worker id (<worker N> sections, "#{worker_id}"), before any fork
+    // (a reload is checked with the running number of workers: a new number needs a restart)
+    const validate = () => validateAllWorkers((id) => load(id, sys.system.workers), sys.system.workers, configPath);
+    const v = validate();
+    if (v.problems.length) { printProblems(v.problems); return 1; }
+    for (const w of v.warnings) log.warn(w);
+    if (o.dryRun) {
+      log.info({ config: configPath, workers: sys.system.workers }, 'finished dry run mode');
+      return 0;
+    }
+    return runSupervisor({ workers: sys.system.workers, restartIntervalSec: sys.system.restart_worker_interval, log, validate });
+  }
+
+  const workerId = workerEnv ?? 0;
+  const built = buildAgent(structuredClone(loaded.root), { log, workerId, hostname: hostname(), configPath });
+  if (built.problems.length || !built.agent) { printProblems(built.problems); return failCode; }
+  for (const w of [...loaded.warnings, ...built.warnings]) log.warn(w);
   if (o.dryRun) {
     log.info({ config: configPath }, 'finished dry run mode');
     return 0;
   }
-  return run(built.agent, log);
+  const worker = new WorkerProcess(built.agent, loaded.root, {
+    workerId, log, hostname: hostname(), supervised: workerEnv !== null, levelOf,
+    load: () => load(workerId, sys.system.workers), configPath, // a reload keeps the running number of workers
+  });
+  return worker.run();
 }
 
-async function run(agent: Agent, log: Logger): Promise<number | undefined> {
-  log.info({ pid: process.pid, ppid: process.ppid, worker: 0 }, 'starting fluentd worker');
-  process.on('uncaughtException', (e) => {
-    log.fatal({ err: e }, 'unexpected error');
-    process.exit(1);
-  });
-  process.on('unhandledRejection', (e) => {
-    log.fatal({ error: errorMessage(e) }, 'unhandled promise rejection');
-    process.exit(1);
-  });
-  try {
-    await agent.start();
-  } catch (e) {
-    log.error({ error: errorMessage(e) }, 'failed to start');
-    await agent.stop();
-    return 1;
+/** `--workers N` (and, in a worker, the supervisor's count) replaces `<system> workers`; returns the configured number. */
+function overrideWorkers(root: ConfigElement, n: number): number {
+  let sys = root.elements.find((e) => e.name === 'system');
+  if (!sys) {
+    sys = newElement('system', '', root.file, 0);
+    root.elements.unshift(sys);
   }
-  log.info({ worker: 0 }, 'fluentd worker is now running');
-  const keepAlive = setInterval(() => undefined, 1 << 30); // a daemon with no input still runs until signalled
-  await new Promise<void>((resolve) => {
-    let stopping = false;
-    const onSignal = (sig: NodeJS.Signals) => {
-      if (stopping) return;
-      stopping = true;
-      log.info({ signal: sig, worker: 0 }, 'shutting down fluentd worker');
-      agent.stop().then(resolve, (e) => {
-        log.error({ error: errorMessage(e) }, 'error while shutting down');
-        resolve();
-      });
-    };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
-    process.on('SIGUSR1', () => {
-      log.info({ worker: 0 }, 'force flushing buffered events');
-      void agent.flushAll();
-    });
-  });
-  clearInterval(keepAlive);
-  return 0;
+  const configured = Number(sys.params.get('workers')?.value ?? 1);
+  setParam(sys, 'workers', { value: String(n), file: '(command line)', line: 0 });
+  return configured;
+}
+
+let quiet: ReturnType<typeof createRootLogger> | undefined;
+
+/** Builds (without starting) the pipeline of every worker id; problems reported once each. */
+function validateAllWorkers(load: (id: number) => { root: ConfigElement; warnings: string[]; configured: number | null }, workers: number, configPath: string): { problems: ConfigProblem[]; warnings: string[]; workers: number } {
+  const problems = new Map<string, ConfigProblem>();
+  const warnings = new Set<string>();
+  let configured = workers;
+  for (let id = 0; id < workers; id++) {
+    let loaded;
+    try {
+      loaded = load(id);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      for (const p of e.problems) problems.set(formatProblem(p), p);
+      break;
+    }
+    configured = loaded.configured ?? workers;
+    quiet ??= createRootLogger({ level: 'fatal', format: 'text', path: '/dev/null' });
+    const built = buildAgent(loaded.root, { log: quiet, workerId: id, hostname: hostname(), configPath });
+    for (const p of built.problems) problems.set(formatProblem(p), p);
+    for (const w of [...loaded.warnings, ...built.warnings]) warnings.add(w);
+  }
+  return { problems: [...problems.values()], warnings: [...warnings], workers: configured };
 }

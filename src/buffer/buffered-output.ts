@@ -24,6 +24,7 @@ import { OverflowGuard } from './overflow.js';
 import type { BufferConfig } from './params.js';
 import { RetryState, type Clock } from './retry-state.js';
 import { evacuate, type EvacuateDeps, type SecondaryTarget } from './secondary.js';
+import { hasReceiver, parkChunks } from './handover.js';
 
 export type { ChunkView } from './chunk-view.js';
 export type { SecondaryTarget } from './secondary.js';
@@ -58,6 +59,8 @@ export interface BufferedOutputOptions {
   emitError(tag: string, time: Time, record: Record_, error: unknown): void;
   /** Seconds `stop()` may take, flushing included, even when a write hangs (default 20). */
   shutdownDeadlineSec?: number;
+  /** Memory buffers: what a reload matches the next pipeline's output by, to hand the chunks over (handover.ts). */
+  handoverKey?: string;
   /** Time (seconds) for retry, throttle, commit-timeout and enqueue decisions; default the system clock. Timers stay real. */
   clock?: Clock;
   /** Uniform in [0, 1) for retry jitter; default Math.random. */
@@ -360,7 +363,8 @@ export class BufferedOutput implements OutputInstance, BufferControl {
     this.kick();
     // Workers take no new chunk once `running` is false; a write still in flight must not use up the
     // deadline before the rest is flushed, so the final flush runs beside it.
-    if (this.o.flushAtShutdown && this.started) await this.flushAtShutdown(deadline, deadlineSec);
+    const handOver = this.o.handoverKey !== undefined && hasReceiver(this.o.handoverKey); // reload with a matching output
+    if (this.o.flushAtShutdown && this.started && !handOver) await this.flushAtShutdown(deadline, deadlineSec);
     if (!(await untilDeadline(Promise.all([...this.workers, ...this.background]), deadline)).done) {
       this.log.error({ deadline_sec: deadlineSec }, 'a buffer flush did not finish before the shutdown deadline; not waiting for it');
     }
@@ -373,7 +377,10 @@ export class BufferedOutput implements OutputInstance, BufferControl {
     }
     const staged = [...this.buffer.stage.values()].filter((c) => c.records > 0);
     const left = [...this.buffer.queue, ...staged];
-    if (left.length > 0 && !this.buffer.storage.persistent) await this.spillOrLose(left);
+    if (handOver && left.length > 0) {
+      parkChunks(this.o.handoverKey!, staged, [...this.buffer.queue]);
+      this.log.info({ chunks: left.length, records: left.reduce((n, c) => n + c.records, 0) }, 'memory buffer chunks handed over to the reloaded configuration');
+    } else if (left.length > 0 && !this.buffer.storage.persistent) await this.spillOrLose(left);
     await this.o.secondary?.stop?.();
     await this.writer.stop?.();
   }

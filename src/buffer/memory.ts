@@ -1,6 +1,7 @@
 /** `<buffer> @type memory`: chunks held as lists of Buffers; nothing survives a restart. */
 import type { Chunk, ChunkMetadata, ChunkProgress, ChunkState, ChunkStorage, ResumeResult } from './chunk.js';
 import { newChunkId } from './chunk.js';
+import { takeChunks } from './handover.js';
 
 class MemoryChunk implements Chunk {
   readonly id = newChunkId();
@@ -44,14 +45,16 @@ class MemoryChunk implements Chunk {
  */
 export class MemoryStorage implements ChunkStorage {
   readonly persistent = false;
-  constructor(private readonly spillTo: ChunkStorage | null = null) {}
+  /** `handoverKey`: where a reload leaves the previous pipeline's chunks for this buffer (handover.ts). */
+  constructor(private readonly spillTo: ChunkStorage | null = null, private readonly handoverKey?: string) {}
 
   async create(metadata: ChunkMetadata): Promise<Chunk> {
     return new MemoryChunk(metadata);
   }
 
   async resume(): Promise<ResumeResult> {
-    if (!this.spillTo) return { staged: [], queued: [] };
+    const handed = this.handoverKey !== undefined ? takeChunks(this.handoverKey) : { staged: [], queued: [] };
+    if (!this.spillTo) return handed;
     const { staged, queued } = await this.spillTo.resume();
     const loaded: Chunk[] = [];
     for (const c of [...queued, ...staged]) {
@@ -62,7 +65,7 @@ export class MemoryStorage implements ChunkStorage {
       loaded.push(m);
       await c.purge();
     }
-    return { staged: [], queued: loaded };
+    return { staged: handed.staged, queued: [...handed.queued, ...loaded] };
   }
 
   /** Writes chunks that are about to be lost into the spill storage; returns how many were kept. */

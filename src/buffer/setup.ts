@@ -16,6 +16,7 @@ import { BufferedOutput, type BufferedOutputOptions } from './buffered-output.js
 import { ChunkKeys, zoneOffsetMinutes } from './chunk-keys.js';
 import { FileStorage } from './file.js';
 import { resolveFlushMode } from './flush-scheduler.js';
+import { registerReceiver } from './handover.js';
 import { MemoryStorage } from './memory.js';
 import { bufferParams, type BufferConfig } from './params.js';
 import { buildSecondary, type SecondaryPlan } from './secondary.js';
@@ -117,7 +118,10 @@ export function prepareBufferedOutput(def: BufferedOutputDefinition, el: ConfigE
     problems, warnings,
     build(ctx, runtime = {}) {
       const files = () => new FileStorage({ dir: dir!, pathSuffix: config.path_suffix, pluginId: o.pluginId, log: ctx.log, compressed: config.compress === 'gzip' });
-      const storage = storageType === 'file' ? files() : new MemoryStorage(dir ? files() : null);
+      // a reload hands memory chunks to the output with the same id (auto ids: and pattern), type and chunk keys
+      const handoverKey = storageType === 'memory' ? [o.pluginId, o.explicitId ? '' : describeElement(el), def.type, keyNames.join(','), config.timekey].join('\0') : undefined;
+      if (handoverKey !== undefined) registerReceiver(handoverKey);
+      const storage = storageType === 'file' ? files() : new MemoryStorage(dir ? files() : null, handoverKey);
       const buffer = new ChunkBuffer(storage, {
         chunkLimitSize: config.chunk_limit_size!, chunkLimitRecords: config.chunk_limit_records,
         totalLimitSize: config.total_limit_size!, chunkFullThreshold: config.chunk_full_threshold, compress: config.compress === 'gzip',
@@ -130,7 +134,7 @@ export function prepareBufferedOutput(def: BufferedOutputDefinition, el: ConfigE
         type: def.type,
         secondary: secondary ? buildSecondary(secondary, ctx, keys) : null,
         backup: { baseDir: backupBaseDir(ctx.rootDir), workerId: ctx.workerId, pluginId: ctx.id, disabled: config.disable_chunk_backup },
-        log: ctx.log, metrics: ctx.metrics, emitError: ctx.emitError,
+        log: ctx.log, metrics: ctx.metrics, emitError: ctx.emitError, handoverKey,
         ...runtime,
       });
       const bctx: BufferedPluginContext = { ...ctx, buffer: bo };

@@ -13,7 +13,7 @@ import { resolveParams } from '../config/schema.js';
 import { EventStream } from './event-stream.js';
 import { EventTime } from './event-time.js';
 import { errorMessage } from './errors.js';
-import { LOG_LEVELS, pluginLogger, setLogEventSink, type LogEvent, type LogLevel } from './log.js';
+import { LOG_LEVELS, pluginLogger, setLogEventSink, withoutLogEvents, type LogEvent, type LogLevel } from './log.js';
 import { PluginMetrics } from './metrics.js';
 import { PatternError, TagPattern } from './pattern.js';
 import { BufferedOutput } from '../buffer/buffered-output.js';
@@ -21,6 +21,7 @@ import { CopyOutput } from '../plugins/out/copy.js';
 import { prepareBufferedOutput, type PreparedBuffer } from '../buffer/setup.js';
 import type { AnyDefinition, FilterDefinition, InputDefinition, Lifecycle, OutputDefinition, PluginContext, PluginKind } from './plugin.js';
 import { lookup, unknownPluginMessage } from './registry.js';
+import { MetricsRegistry } from '../metrics/registry.js';
 import { Router } from './router.js';
 import { systemParams, type SystemConfig } from './system.js';
 
@@ -28,6 +29,8 @@ export interface AgentOptions {
   log: Logger;
   workerId?: number;
   hostname?: string;
+  /** The config file, as monitor_agent's /api/config.json shows it. */
+  configPath?: string | null;
 }
 
 export interface PluginEntry {
@@ -37,6 +40,8 @@ export interface PluginEntry {
   element: ConfigElement;
   metrics: PluginMetrics;
   instance: Lifecycle;
+  /** The <label> the directive lives in; null at the top level. */
+  scope?: string | null;
 }
 
 export interface BuildResult {
@@ -72,6 +77,8 @@ interface Pending {
   label: string | null; // its own @label
   logLevel: LogLevel | null;
   prepared: PreparedBuffer | null;
+  /** `workers` as the plugin sees it: inside <worker A-B> the number of ids in the block. */
+  workers: number;
 }
 
 export function buildAgent(root: ConfigElement, opts: AgentOptions): BuildResult {
@@ -81,6 +88,7 @@ export function buildAgent(root: ConfigElement, opts: AgentOptions): BuildResult
   const labels = new Map<string, ConfigElement>();
   const ids = new Map<string, ConfigElement>();
   const claimedPaths = new Map<string, string>();
+  const blockWorkers = new Map<ConfigElement, number>(); // directives inside <worker A-B>: B-A+1
   let autoId = 0;
   const structure = (el: ConfigElement, message: string) =>
     problems.push({ code: 'LF_CONFIG_STRUCTURE', file: el.file, line: el.line, directive: describeElement(el), message });
@@ -141,11 +149,11 @@ export function buildAgent(root: ConfigElement, opts: AgentOptions): BuildResult
     const label = el.params.get('@label')?.value ?? null;
     let prepared: PreparedBuffer | null = null;
     if (def.kind === 'output' && def.buffered) {
-      prepared = prepareBufferedOutput(def, el, r.value, { pluginId: id, explicitId: !!idParam, workerId, workers: system.workers, rootDir: system.root_dir, claimedPaths });
+      prepared = prepareBufferedOutput(def, el, r.value, { pluginId: id, explicitId: !!idParam, workerId, workers: blockWorkers.get(el) ?? system.workers, rootDir: system.root_dir, claimedPaths });
       problems.push(...prepared.problems);
       warnings.push(...prepared.warnings);
     }
-    pending.push({ kind, def, el, config: r.value, id, explicitId: !!idParam, scope, label, logLevel, prepared });
+    pending.push({ kind, def, el, config: r.value, id, explicitId: !!idParam, scope, label, logLevel, prepared, workers: blockWorkers.get(el) ?? system.workers });
   };
 
   const addDirectives = (elements: ConfigElement[], scope: string | null) => {
@@ -171,6 +179,7 @@ export function buildAgent(root: ConfigElement, opts: AgentOptions): BuildResult
         if (!['source', 'match', 'filter', 'label'].includes(c.name)) structure(c, `<${c.name}> is not allowed inside <worker>`);
       }
       if (workerId >= lo && workerId <= hi) topLevel.push(...el.elements.filter((c) => c.name !== 'system'));
+      for (const c of el.elements) for (const d of [c, ...(c.name === 'label' ? c.elements : [])]) blockWorkers.set(d, hi - lo + 1);
     } else {
       topLevel.push(el);
     }
@@ -206,21 +215,27 @@ export function buildAgent(root: ConfigElement, opts: AgentOptions): BuildResult
   if (problems.length > 0) return { agent: null, system, problems, warnings };
 
   const agent = new Agent(opts.log, system, workerId);
+  agent.configPath = opts.configPath ?? null;
   const rootRouter = agent.routers.get('@ROOT')!;
+  // plugins that carry the daemon's own log events: what they log is not re-emitted (no loops)
+  const logRoute = (pd: Pending) => labels.has('@FLUENT_LOG')
+    ? pd.scope === '@FLUENT_LOG'
+    : pd.scope === null && pd.kind !== 'input' && LOG_LEVELS.some((l) => patterns.get(pd)?.match(`fluent.${l}`));
   for (const name of labels.keys()) {
-    agent.routers.set(name, new Router(name, { log: opts.log, errorRouter: () => agent.routers.get('@ERROR') ?? null, quietNoMatch: name === '@FLUENT_LOG' || name === '@ERROR' }));
+    agent.routers.set(name, new Router(name, { log: name === '@FLUENT_LOG' ? withoutLogEvents(opts.log) : opts.log, errorRouter: () => agent.routers.get('@ERROR') ?? null, quietNoMatch: name === '@FLUENT_LOG' || name === '@ERROR' }));
   }
   for (const pd of pending) {
     const emitRouter = agent.routers.get(pd.label ?? pd.scope ?? '@ROOT') ?? rootRouter;
     const metrics = new PluginMetrics(pd.id, pd.def.type, pd.kind);
+    const plog = pluginLogger(opts.log, pd.id, pd.def.type, pd.explicitId, pd.logLevel);
     const ctx: PluginContext = {
       id: pd.id,
       type: pd.def.type,
       hasExplicitId: pd.explicitId,
-      log: pluginLogger(opts.log, pd.id, pd.def.type, pd.explicitId, pd.logLevel),
+      log: logRoute(pd) ? withoutLogEvents(plog) : plog,
       metrics,
       workerId,
-      workers: system.workers,
+      workers: pd.workers,
       rootDir: system.root_dir,
       hostname: opts.hostname ?? agent.hostname,
       label: pd.label,
@@ -230,6 +245,7 @@ export function buildAgent(root: ConfigElement, opts: AgentOptions): BuildResult
         : (tag, stream) => emitRouter.emit(tag, stream),
       emitError: (tag, time, record, error) => emitRouter.emitErrorEvent(tag, time, record, error),
       emitToLabel: (label, tag, stream) => (agent.routers.get(label) ?? rootRouter).emit(tag, stream),
+      registry: agent.metricsRegistry,
     };
     let instance: Lifecycle;
     try {
@@ -239,7 +255,7 @@ export function buildAgent(root: ConfigElement, opts: AgentOptions): BuildResult
       else problems.push({ code: 'LF_CONFIG_PARAM', file: pd.el.file, line: pd.el.line, directive: describeElement(pd.el), type: pd.def.type, message: errorMessage(e) });
       continue;
     }
-    agent.plugins.push({ id: pd.id, type: pd.def.type, kind: pd.kind, element: pd.el, metrics, instance });
+    agent.plugins.push({ id: pd.id, type: pd.def.type, kind: pd.kind, element: pd.el, metrics, instance, scope: pd.scope });
     if (pd.kind === 'input') continue;
     const router = agent.routers.get(pd.scope ?? '@ROOT')!;
     const pattern = patterns.get(pd)!;
@@ -254,6 +270,9 @@ export class Agent {
   readonly plugins: PluginEntry[] = [];
   readonly routers = new Map<string, Router>();
   readonly hostname: string;
+  configPath: string | null = null;
+  /** Every plugin's counters and the process's figures, read by monitor_agent, Prometheus, DogStatsD. */
+  readonly metricsRegistry: MetricsRegistry = new MetricsRegistry(this);
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   private logQueue: LogEvent[] = [];
 
@@ -302,6 +321,7 @@ export class Agent {
     // outputs flush concurrently so the whole stop fits one deadline
     await Promise.all(of('output').map((p) => this.safely(p, 'stop', () => p.instance.stop?.())));
     for (const p of [...of('output'), ...of('filter'), ...of('input')].reverse()) await this.safely(p, 'close', () => p.instance.close?.());
+    this.metricsRegistry.close();
     this.state = 'stopped';
   }
 

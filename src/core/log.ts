@@ -35,7 +35,23 @@ export function setLogEventSink(s: Sink | null): void {
   sink = s;
 }
 
-const HIDDEN = new Set(['level', 'time', 'msg', 'plugin_id', 'plugin_type']);
+/** Bound on loggers whose lines must never become log events (see `withoutLogEvents`). */
+const NO_LOG_EVENT = 'no_log_event';
+const HIDDEN = new Set(['level', 'time', 'msg', 'plugin_id', 'plugin_type', NO_LOG_EVENT]);
+
+/**
+ * A logger whose lines are written but never re-emitted as `fluent.*` events: for the plugins (and
+ * the router) that carry log events themselves, so a failing log destination cannot feed its own
+ * failure warnings back into itself.
+ */
+export function withoutLogEvents(log: Logger): Logger {
+  return log.child({ [NO_LOG_EVENT]: true });
+}
+
+/** Lines about log events themselves (a `fluent.*` tag) or from the log route are not re-emitted. */
+function mayBecomeEvent(obj: Record<string, unknown>): boolean {
+  return obj[NO_LOG_EVENT] !== true && !(typeof obj.tag === 'string' && obj.tag.startsWith('fluent.'));
+}
 
 function pad(n: number, w = 2): string {
   return String(n).padStart(w, '0');
@@ -118,7 +134,7 @@ export function createRootLogger(opts: LogOptions): Logger {
         return;
       }
       dest.write(opts.format === 'json' ? formatJsonLine(obj, workerId) : formatTextLine(obj, workerId));
-      if (sink && !inSink) {
+      if (sink && !inSink && mayBecomeEvent(obj)) {
         inSink = true;
         try {
           const fields = fieldsOf(obj);

@@ -11,6 +11,7 @@ import type { Time } from './event-time.js';
 import type { PluginMetrics } from './metrics.js';
 import type { BufferControl, BufferedWriter } from '../buffer/buffered-output.js';
 import type { BufferConfig } from '../buffer/params.js';
+import type { MetricsView } from '../metrics/registry.js';
 
 export type PluginKind = 'input' | 'filter' | 'output';
 
@@ -48,6 +49,8 @@ export interface PluginContext {
   emitError(tag: string, time: Time, record: Record_, error: unknown): void;
   /** Routes into a named label (`@ROOT` = the top-level router). Used by relabel. */
   emitToLabel(label: string, tag: string, stream: EventStream): Promise<void>;
+  /** Read access to every plugin's and the process's metrics (monitor inputs use it); set by the agent. */
+  readonly registry?: MetricsView;
 }
 
 export interface Lifecycle {
@@ -59,7 +62,10 @@ export interface Lifecycle {
   close?(): Promise<void> | void;
 }
 
-export type InputInstance = Lifecycle;
+export interface InputInstance extends Lifecycle {
+  /** Connections open right now, for inputs that hold connections (the metrics registry reads it). */
+  readonly open_connections?: number;
+}
 
 export interface FilterInstance extends Lifecycle {
   /** Returns the filtered stream (or null to drop all of it). Runs synchronously on the emit path. */

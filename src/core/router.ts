@@ -106,6 +106,7 @@ export class Router {
     try {
       await out.instance.process(tag, s);
     } catch (e) {
+      out.metrics.retry_count++; // Fluentd's num_errors counts failed emits as well as failed flushes
       return this.emitFailed(tag, s, e);
     }
   }

@@ -9,16 +9,18 @@ import { createServer, isIPv6, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { defineParams, p, type ParamsOf } from '../../config/schema.js';
 import { errorMessage } from '../../core/errors.js';
+import { claimListener, handoverActive, releaseListener, type ListenSpec } from '../../core/listeners.js';
 import { LogThrottle } from '../../core/log.js';
 import { defineInput, type InputInstance, type PluginContext, type ValidationProblem } from '../../core/plugin.js';
 import { normalizeAddress, ServerAuth } from '../../protocol/handshake.js';
 import { securitySection, transportSection, validateSecurity, validateTransport } from '../../protocol/params.js';
 import { tlsServerOptions, transportKind } from '../../protocol/tls.js';
 import { ChunkIdMemory } from './forward/chunk-memory.js';
-import { ConnectionSet, type ForwardSettings, HostnameResolver } from './forward/connection.js';
+import { ConnectionSet, type ForwardSettings, type HandedConnections, HostnameResolver } from './forward/connection.js';
 import { decoderOptions, protocolParams, validateProtocol } from './forward/params.js';
 
 const HEARTBEAT_REPLY = Buffer.from([0]);
+const HEARTBEAT_KIND = 'forward-heartbeat';
 
 export const params = defineParams({
   port: p.integer({ default: 24224, min: 0, max: 65535, desc: 'TCP port to listen on; UDP heartbeats are answered on the same port' }),
@@ -60,7 +62,20 @@ export class ForwardInput implements InputInstance {
   /** The TCP port actually listened on (differs from `port` when it is 0). */
   port = 0;
 
-  constructor(private readonly c: ForwardInputConfig, private readonly ctx: PluginContext) {}
+  get open_connections(): number {
+    return this.connections.size;
+  }
+  /** What a reload matches listeners by (core/listeners.ts): a TLS listener is reused only with the same <transport>. */
+  private readonly tcpSpec: ListenSpec;
+  private readonly kind: string;
+  private readonly tcpEvents: string[];
+
+  constructor(private readonly c: ForwardInputConfig, private readonly ctx: PluginContext) {
+    const tls = transportKind(c.transport) === 'tls';
+    this.tcpSpec = { proto: 'tcp', address: c.bind, port: c.port };
+    this.kind = tls ? `forward-tls ${JSON.stringify({ ...c.transport, element: undefined })}` : 'forward-tcp'; // settings, not where they were written
+    this.tcpEvents = tls ? ['secureConnection', 'tlsClientError', 'error'] : ['connection', 'error'];
+  }
 
   async start(): Promise<void> {
     if (this.server) return;
@@ -79,9 +94,10 @@ export class ForwardInput implements InputInstance {
       chunkIds: c.chunk_id_memory_size > 0 && c.chunk_id_memory_time > 0 ? new ChunkIdMemory(c.chunk_id_memory_size, c.chunk_id_memory_time * 1000) : null,
     };
     const tls = transportKind(c.transport) === 'tls';
-    const server = tls
-      ? createTlsServer({ ...tlsServerOptions(c.transport!), allowHalfOpen: true }, (socket) => this.accept(socket))
-      : createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
+    const claimed = await claimListener<Server>(this.tcpSpec, this.kind); // reload: the previous pipeline's socket
+    const server = claimed?.handle ?? (tls ? createTlsServer({ ...tlsServerOptions(c.transport!), allowHalfOpen: true }) : createServer({ allowHalfOpen: true }));
+    if (claimed && tls) (server as ReturnType<typeof createTlsServer>).setSecureContext(tlsServerOptions(c.transport!)); // certificates re-read
+    server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => this.accept(socket));
     if (tls) {
       const throttle = new LogThrottle();
       server.on('tlsClientError', (e: Error, socket: Socket) => {
@@ -90,17 +106,23 @@ export class ForwardInput implements InputInstance {
         if (throttle.shouldLog(peer)) this.ctx.log.warn({ peer, error: e.message }, 'TLS handshake failed');
       });
     }
-    await new Promise<void>((resolveListen, reject) => {
-      server.once('error', reject);
-      server.listen({ port: c.port, host: c.bind, backlog: c.backlog ?? undefined }, () => {
-        server.off('error', reject);
-        resolveListen();
+    if (!claimed) {
+      await new Promise<void>((resolveListen, reject) => {
+        server.once('error', reject);
+        server.listen({ port: c.port, host: c.bind, backlog: c.backlog ?? undefined }, () => {
+          server.off('error', reject);
+          resolveListen();
+        });
       });
-    });
+    }
     server.on('error', (e) => this.ctx.log.error({ error: e.message }, 'forward server error'));
     this.server = server;
     const addr = server.address();
     this.port = typeof addr === 'object' && addr ? addr.port : c.port;
+    if (claimed) {
+      if (claimed.carry) this.connections.adopt(claimed.carry as HandedConnections, this.settings);
+      claimed.resume();
+    }
     this.udp = await this.listenUdp(this.port);
     this.ctx.log.info({ port: this.port, bind: c.bind, transport: tls ? 'tls' : 'tcp' }, 'listening port');
   }
@@ -114,36 +136,42 @@ export class ForwardInput implements InputInstance {
   }
 
   private async listenUdp(port: number): Promise<UdpSocket> {
-    const udp = createSocket(isIPv6(this.c.bind) ? 'udp6' : 'udp4');
+    const claimed = await claimListener<UdpSocket>({ proto: 'udp', address: this.c.bind, port }, HEARTBEAT_KIND);
+    const udp = claimed?.handle ?? createSocket(isIPv6(this.c.bind) ? 'udp6' : 'udp4');
     udp.on('message', (_msg, rinfo) => {
       udp.send(HEARTBEAT_REPLY, rinfo.port, rinfo.address, (err) => {
         if (err) this.ctx.log.debug({ peer: `${rinfo.address}:${rinfo.port}`, error: err.message }, 'failed to answer heartbeat');
       });
     });
-    await new Promise<void>((resolveBind, reject) => {
-      udp.once('error', reject);
-      udp.bind(port, this.c.bind, () => {
-        udp.off('error', reject);
-        resolveBind();
+    if (!claimed) {
+      await new Promise<void>((resolveBind, reject) => {
+        udp.once('error', reject);
+        udp.bind(port, this.c.bind, () => {
+          udp.off('error', reject);
+          resolveBind();
+        });
+      }).catch((e) => {
+        this.server?.close();
+        this.server = null;
+        throw new Error(`cannot listen for UDP heartbeats on ${this.c.bind}:${port}: ${errorMessage(e)}`);
       });
-    }).catch((e) => {
-      this.server?.close();
-      this.server = null;
-      throw new Error(`cannot listen for UDP heartbeats on ${this.c.bind}:${port}: ${errorMessage(e)}`);
-    });
+    }
     udp.on('error', (e) => this.ctx.log.warn({ error: e.message }, 'heartbeat socket error'));
+    claimed?.resume();
     return udp;
   }
 
+  /** Closes the sockets; during a reload parks them, and the open connections once stopped, for the next pipeline. */
   async stop(): Promise<void> {
     const server = this.server;
+    const udp = this.udp;
     this.server = null;
-    if (server) server.close();
-    if (this.udp) {
-      this.udp.close();
-      this.udp = null;
-    }
+    this.udp = null;
+    const carry: HandedConnections = { conns: [], destroy() { for (const c of this.conns) c.destroy(); } };
+    if (server) await releaseListener(this.tcpSpec, this.kind, server, this.tcpEvents, () => { server.close(); }, carry);
+    if (udp) await releaseListener({ proto: 'udp', address: this.c.bind, port: this.port }, HEARTBEAT_KIND, udp, ['message', 'error'], () => { udp.close(); });
     await this.connections.stop();
+    if (handoverActive()) carry.conns.push(...this.connections.handOff().conns);
   }
 
   close(): void {

@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import { defineParams, p, type ParamsOf } from '../../config/schema.js';
 import { EmitError, errorMessage, ProtocolError } from '../../core/errors.js';
 import { EventStream, type Event } from '../../core/event-stream.js';
+import { claimListener, handoverActive, releaseListener, type ListenSpec } from '../../core/listeners.js';
 import { LogThrottle } from '../../core/log.js';
 import { defineInput, type InputInstance, type PluginContext, type ValidationProblem } from '../../core/plugin.js';
 import { decodeBody, DecompressedTooLarge, readBody } from './http/body.js';
@@ -87,11 +88,18 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
+/** The handlers a reload moves from the old input to the new one (core/listeners.ts). */
+const SERVER_EVENTS = ['request', 'checkContinue', 'checkExpectation', 'clientError', 'error'];
+
 export class HttpInput implements InputInstance {
   private server: Server | null = null;
   private closed: Promise<void> | null = null;
+  /** Requests being answered (a reload waits for them before the old pipeline stops). */
+  private readonly inflight = new Set<Promise<void>>();
   private readonly throttle = new LogThrottle();
   private readonly records: RecordOptions;
+  /** Client connections accepted by this input and still open (the metrics registry reads the count). */
+  private readonly sockets = new Set<Socket>();
 
   constructor(private readonly c: HttpConfig, private readonly ctx: PluginContext) {
     this.records = {
@@ -102,9 +110,20 @@ export class HttpInput implements InputInstance {
     };
   }
 
+  get open_connections(): number {
+    return this.sockets.size;
+  }
+
+  private get spec(): ListenSpec {
+    return { proto: 'tcp', address: this.c.bind, port: this.c.port };
+  }
+
   async start(): Promise<void> {
     if (this.server) return;
-    const server = createServer((req, res) => this.serve(req, res));
+    const claimed = await claimListener<Server>(this.spec, 'http'); // reload: the previous pipeline's socket and keep-alive connections
+    const server = claimed?.handle ?? createServer();
+    server.on('request', (req, res) => this.serve(req, res));
+    server.on('connection', (s: Socket) => { this.sockets.add(s); s.once('close', () => this.sockets.delete(s)); });
     this.server = server;
     const secs = this.c.keepalive_timeout;
     server.keepAliveTimeout = secs > 0 ? secs * 1000 : 1000;
@@ -119,29 +138,44 @@ export class HttpInput implements InputInstance {
     });
     server.on('checkExpectation', (_req, res) => this.send(res, reply(417, '', {}, true)));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ port: this.c.port, host: this.c.bind, backlog: this.c.backlog ?? undefined }, () => {
-        server.off('error', reject);
-        resolve();
+    if (!claimed) {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ port: this.c.port, host: this.c.bind, backlog: this.c.backlog ?? undefined }, () => {
+          server.off('error', reject);
+          resolve();
+        });
       });
-    });
+    }
     server.on('error', (err) => this.ctx.log.error({ error: errorMessage(err) }, 'http server error'));
+    claimed?.resume();
     const bound = server.address();
     this.ctx.log.info({ port: bound && typeof bound === 'object' ? bound.port : this.c.port, bind: this.c.bind }, 'listening port');
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     if (!this.server || this.closed) return;
     const server = this.server;
+    if (handoverActive()) {
+      // reload: the socket (and its keep-alive connections) go to the next pipeline; requests under way finish here
+      this.server = null;
+      await releaseListener(this.spec, 'http', server, SERVER_EVENTS, () => new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }));
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled([...this.inflight]), new Promise((r) => (timer = setTimeout(r, 5000)))]);
+      clearTimeout(timer);
+      return;
+    }
     this.closed = new Promise((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
   }
 
   async close(): Promise<void> {
     if (!this.server) return;
-    this.stop();
-    this.server.closeAllConnections();
+    await this.stop();
+    this.server?.closeAllConnections();
     await this.closed;
   }
 
@@ -163,13 +197,15 @@ export class HttpInput implements InputInstance {
 
   /** Answers one request; never throws. */
   private serve(req: IncomingMessage, res: ServerResponse): void {
-    this.handle(req, res).then(
+    const done = this.handle(req, res).then(
       (r) => this.send(res, r),
       (e: unknown) => {
         this.ctx.log.error({ error: errorMessage(e) }, 'unexpected error while handling a request');
         this.send(res, errorReply(500, errorMessage(e), true));
       },
     );
+    this.inflight.add(done);
+    void done.finally(() => this.inflight.delete(done));
   }
 
   private send(res: ServerResponse, r: Reply | null): void {

@@ -71,7 +71,7 @@ export class ForwardConnection {
   private heldError: unknown = null;
   private running: Promise<void> | null = null;
 
-  constructor(readonly socket: Socket, private readonly s: ForwardSettings, readonly peer: Peer) {
+  constructor(readonly socket: Socket, private s: ForwardSettings, readonly peer: Peer) {
     this.decoder = new ForwardDecoder(s.decoder);
     this.handshake = s.auth ? s.auth.session(!s.denyKeepalive) : null;
     socket.on('data', (chunk: Buffer) => {
@@ -82,7 +82,7 @@ export class ForwardConnection {
       this.peerEnded = true;
       this.kick();
     });
-    socket.on('error', (e) => s.ctx.log.debug({ peer: peer.label, error: e.message }, 'connection error'));
+    socket.on('error', (e) => this.s.ctx.log.debug({ peer: peer.label, error: e.message }, 'connection error'));
     socket.on('close', () => (this.closed = true));
     if (this.handshake) socket.write(this.handshake.helo());
   }
@@ -97,6 +97,15 @@ export class ForwardConnection {
   destroy(): void {
     this.closed = true;
     this.socket.destroy();
+  }
+
+  /** Continues under another input's settings (reload); bytes not read yet are read by the new pipeline. */
+  adopt(s: ForwardSettings): void {
+    this.s = s;
+    this.stopped = false;
+    if (this.closed) return;
+    this.socket.resume();
+    this.kick();
   }
 
   private kick(): void {
@@ -377,4 +386,26 @@ export class ConnectionSet {
     for (const c of this.conns) c.destroy();
     this.conns.clear();
   }
+
+  /** Gives up the (stopped) connections so a reloaded input can adopt them; this set is empty afterwards. */
+  handOff(): HandedConnections {
+    const conns = [...this.conns];
+    this.conns.clear();
+    return { conns, destroy: () => { for (const c of conns) c.destroy(); } };
+  }
+
+  /** Takes over connections handed off by the input this one replaces and resumes reading them. */
+  adopt(h: HandedConnections, settings: ForwardSettings): void {
+    for (const c of h.conns) {
+      if (c.socket.destroyed) continue;
+      this.conns.add(c);
+      c.socket.on('close', () => this.conns.delete(c));
+      c.adopt(settings);
+    }
+  }
+}
+
+export interface HandedConnections {
+  conns: ForwardConnection[];
+  destroy(): void;
 }
