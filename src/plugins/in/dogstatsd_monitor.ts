@@ -11,6 +11,7 @@ import { LogThrottle } from '../../core/log.js';
 import { defineInput, type InputInstance, type PluginContext, type ValidationProblem } from '../../core/plugin.js';
 import { DogstatsdReport } from '../../metrics/dogstatsd-report.js';
 import type { MetricsView } from '../../metrics/registry.js';
+import { PLAIN_STATSD_OPTIONS } from '../../metrics/statsd-options.js';
 
 export const params = defineParams({
   host: p.string({ default: '127.0.0.1', desc: 'DogStatsD host' }),
@@ -51,17 +52,11 @@ export class DogstatsdMonitorInput implements InputInstance {
     this.client = new StatsD({
       host: this.c.host,
       port: this.c.port,
-      protocol: 'udp',
+      ...PLAIN_STATSD_OPTIONS,
       prefix: this.c.namespace ? `${this.c.namespace}.` : '',
       globalTags,
       maxBufferSize: this.c.max_datagram_size,
       bufferFlushInterval: Math.max(1000, this.c.interval * 1000),
-      includeDataDogTags: false,
-      datadog: false,
-      originDetection: false,
-      includeDatadogTelemetry: false,
-      aggregation: false,
-      telegraf: false,
       errorHandler: (e: Error) => {
         if (this.throttle.shouldLog('socket')) this.ctx.log.warn({ error: errorMessage(e) }, 'dogstatsd_monitor socket error');
       },

@@ -16,6 +16,7 @@ import { LogThrottle } from '../../core/log.js';
 import { defineBufferedOutput, type BufferedPluginContext } from '../../core/plugin.js';
 import type { BufferedWriter, ChunkView } from '../../buffer/buffered-output.js';
 import { DatagramBatcher, formatRecord, METRIC_TYPES, tagText, type FormatOptions } from './dogstatsd/format.js';
+import { PLAIN_STATSD_OPTIONS } from '../../metrics/statsd-options.js';
 
 const LINES_PER_DATAGRAM = 50;
 /** hot-shots' global-tag environment variables and the tag names it gives them. */
@@ -83,14 +84,8 @@ export class DogstatsdOutput implements BufferedWriter {
     const client = new StatsD({
       host: this.c.host ?? '127.0.0.1',
       port: this.c.port ?? 8125,
-      protocol: 'udp',
+      ...PLAIN_STATSD_OPTIONS,
       maxBufferSize: 0,
-      includeDataDogTags: false,
-      datadog: false,
-      originDetection: false,
-      includeDatadogTelemetry: false,
-      aggregation: false,
-      telegraf: false,
       errorHandler: (e: Error) => {
         if (this.throttle.shouldLog('socket')) this.ctx.log.warn({ error: errorMessage(e) }, 'dogstatsd socket error');
       },
