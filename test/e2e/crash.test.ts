@@ -3,12 +3,13 @@
  * events, is killed mid-stream, and is restarted with the destination up: every acknowledged event
  * arrives (sequence numbers; duplicates reported, not hidden).
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encode } from '../../src/protocol/msgpack.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
+import { jsonLinesUnder } from '../helpers/output-files.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
 import { RawClient } from '../integration/forward-util.js';
@@ -48,25 +49,7 @@ function config(port: number, dest: string, buf: string): string {
 
 /** Sequence numbers found in every output file under `dir`. */
 function delivered(dir: string): number[] {
-  const out: number[] = [];
-  let files: string[] = [];
-  try {
-    files = readdirSync(dir);
-  } catch {
-    return out;
-  }
-  for (const f of files) {
-    for (const line of readFileSync(join(dir, f), 'utf8').split('\n')) {
-      if (line) {
-        try {
-          out.push((JSON.parse(line) as { seq: number }).seq);
-        } catch {
-          throw Object.assign(new Error(`not a JSON line in ${f}: ${line.slice(0, 200)}`), { fatal: true });
-        }
-      }
-    }
-  }
-  return out;
+  return jsonLinesUnder<{ seq: number }>(dir).map((r) => r.seq);
 }
 
 describe('crash recovery with a file buffer', () => {

@@ -5,12 +5,13 @@
  * is lost), SIGUSR1 forwarded, SIGTERM stopping everything with exit 0, and a worker that cannot
  * start again (config error) stopping the supervisor.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encode } from '../../src/protocol/msgpack.js';
 import { runCli, startDaemon, writeConfig, type Daemon } from '../helpers/daemon.js';
+import { jsonLinesUnder } from '../helpers/output-files.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
 import { RawClient } from '../integration/forward-util.js';
@@ -69,14 +70,7 @@ function config(o: { port: number; httpPort: number; dest: string; buf: string }
 
 /** Every JSON record written under `dir` (any depth). */
 function delivered(dir: string): Array<{ seq: number; worker: string; worker_env: string }> {
-  const out: Array<{ seq: number; worker: string; worker_env: string }> = [];
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) return out;
-  for (const name of readdirSync(dir, { recursive: true }) as string[]) {
-    const f = join(dir, name);
-    if (!statSync(f).isFile()) continue;
-    for (const line of readFileSync(f, 'utf8').split('\n')) if (line) out.push(JSON.parse(line) as { seq: number; worker: string; worker_env: string });
-  }
-  return out;
+  return jsonLinesUnder(dir);
 }
 
 /** Sends `n` events with sequence numbers from `from`, one acked message each. Returns the acked seqs. */
