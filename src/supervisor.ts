@@ -14,11 +14,15 @@
  * even spread (left to the kernel, SCHED_NONE, a shared accept queue is very unbalanced, and Node
  * 20's net has no SO_REUSEPORT). UDP sockets (heartbeats) are bound once by the supervisor and
  * shared by every worker (`exclusive: false`).
+ *
+ * Monitoring: a worker's monitor_agent or Prometheus input that shows every worker's figures asks
+ * the others through the supervisor (core/gather.ts); the supervisor only relays.
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import type { ConfigProblem } from './config/errors.js';
 import { errorMessage } from './core/errors.js';
+import { GatherRelay } from './core/gather.js';
 import { isWorkerMessage, logProblems, type WorkerMessage } from './worker.js';
 
 export interface SupervisorOptions {
@@ -58,6 +62,8 @@ class Supervisor {
   private allRunningLogged = false;
   private reloading = false;
   private done!: (code: number) => void;
+  /** Monitoring views asking every worker (core/gather.ts). */
+  private readonly relay = new GatherRelay(() => this.slots.map((s) => ({ id: s.id, worker: s.worker && !s.worker.isDead() ? s.worker : null })));
 
   constructor(private readonly o: SupervisorOptions) {
     this.slots = Array.from({ length: o.workers }, (_, id) => ({ id, worker: null, running: false, failures: 0, timer: null }));
@@ -101,6 +107,7 @@ class Supervisor {
     s.worker = w;
     s.running = false;
     w.on('message', (m: unknown) => {
+      if (this.relay.onMessage({ id: s.id, worker: w }, m)) return;
       if (!isWorkerMessage(m) || m.logferry !== 'running') return;
       s.running = true;
       s.failures = 0;
@@ -116,6 +123,7 @@ class Supervisor {
     const { log } = this.o;
     if (s.worker !== w) return;
     s.worker = null;
+    this.relay.onExit(s.id);
     const how = signal ? { signal } : { status: code };
     if (this.stopping) {
       log.info({ worker: s.id, ...how }, 'Worker finished');

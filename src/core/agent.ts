@@ -293,6 +293,7 @@ export class Agent {
   async start(): Promise<void> {
     if (this.state !== 'new') return;
     this.state = 'running';
+    this.metricsRegistry.serve();
     for (const kind of ['output', 'filter', 'input'] as const) {
       for (const p of this.plugins.filter((x) => x.kind === kind)) {
         if (kind === 'input') this.log.info({ type: p.type }, 'adding source');

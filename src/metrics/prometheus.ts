@@ -8,6 +8,9 @@
  * Values are read from one registry snapshot per scrape (fresher than Ruby's 5 s `interval`).
  * Fields are set only when present and not null in the monitor_agent object, as the Ruby plugin
  * does; counters and gauges are reset and refilled each scrape from the cumulative numbers.
+ *
+ * With several workers every metric, the process ones too, carries a `worker_id` label, so each
+ * worker's series stay apart when the aggregated exposition puts them side by side.
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { monitorObject } from './monitor-agent-view.js';
@@ -15,14 +18,21 @@ import type { MetricsView, PluginSnapshot, PromMonitorSpec } from './registry.js
 
 let processRegistry: Registry | null = null;
 
-/** Node's process metrics (CPU, RSS, heap, event-loop lag, handles, GC): one collector per process. */
-export function nodeProcessRegistry(): Registry {
+/**
+ * Node's process metrics (CPU, RSS, heap, event-loop lag, handles, GC): one collector per process,
+ * with `labels` (the worker id) on every series.
+ */
+export function nodeProcessRegistry(labels: Record<string, string> = {}): Registry {
   if (!processRegistry) {
     processRegistry = new Registry();
+    processRegistry.setDefaultLabels(labels);
     collectDefaultMetrics({ register: processRegistry });
   }
   return processRegistry;
 }
+
+/** A worker's exposition as prom-client's JSON (what the aggregated exposition merges). */
+export type ExpositionJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 
 type Field = string;
 /** [metric, monitor_agent field, help, counter when gauge_all is false] */
@@ -61,20 +71,34 @@ type Metric = Gauge<string> | Counter<string>;
 export class PrometheusExposition {
   private readonly reg = new Registry();
   private readonly metrics = new Map<string, Metric>();
+  /** `{worker_id}` with several workers, else nothing. */
+  readonly workerLabels: Record<string, string>;
 
-  constructor(private readonly view: MetricsView, private readonly includeProcess = true) {}
+  constructor(private readonly view: MetricsView, private readonly includeProcess = true) {
+    this.workerLabels = view.workers > 1 ? { worker_id: String(view.workerId) } : {};
+  }
 
   get contentType(): string {
     return this.reg.contentType;
   }
 
   async render(): Promise<string> {
+    this.fill();
+    const own = await this.reg.metrics();
+    return this.includeProcess ? own + (await nodeProcessRegistry(this.workerLabels).metrics()) : own;
+  }
+
+  async json(): Promise<ExpositionJson> {
+    this.fill();
+    const own = await this.reg.getMetricsAsJSON();
+    return this.includeProcess ? [...own, ...(await nodeProcessRegistry(this.workerLabels).getMetricsAsJSON())] : own;
+  }
+
+  private fill(): void {
     for (const m of this.metrics.values()) m.reset();
     const plugins = this.view.plugins();
     for (const spec of this.view.promMonitors) this.fillMonitor(spec, plugins);
     this.fillOwn(plugins);
-    const own = await this.reg.metrics();
-    return this.includeProcess ? own + (await nodeProcessRegistry().metrics()) : own;
   }
 
   /** A metric by name, created on first use with these label names. */
@@ -88,7 +112,8 @@ export class PrometheusExposition {
     return m;
   }
 
-  private put(name: string, help: string, labels: Record<string, string>, value: number, counter = false): void {
+  private put(name: string, help: string, own: Record<string, string>, value: number, counter = false): void {
+    const labels = { ...own, ...this.workerLabels };
     const m = this.metric(name, help, Object.keys(labels), counter);
     if (m instanceof Counter) m.inc(labels, Math.max(0, value));
     else m.set(labels, value);

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { BufferedOutput } from '../buffer/buffered-output.js';
 import type { ConfigElement } from '../config/node.js';
 import { maskSecrets } from '../config/schema.js';
+import { answerGather, gather, type WorkerAnswer } from '../core/gather.js';
 import type { PluginMetrics } from '../core/metrics.js';
 import type { InputInstance, Lifecycle, PluginKind } from '../core/plugin.js';
 import { lookup } from '../core/registry.js';
@@ -17,6 +18,7 @@ import type { Router } from '../core/router.js';
 import { CopyOutput } from '../plugins/out/copy.js';
 import { ForwardOutput, type NodeStats } from '../plugins/out/forward.js';
 import { ProcessStats, type ProcessSnapshot } from './process-stats.js';
+import type { WorkerMetrics } from './workers-view.js';
 
 export type { ProcessSnapshot } from './process-stats.js';
 
@@ -147,6 +149,8 @@ export interface PromMonitorSpec {
 /** The narrow view plugins get through `ctx.registry`. */
 export interface MetricsView {
   readonly workerId: number;
+  /** `<system> workers`. */
+  readonly workers: number;
   readonly hostname: string;
   /** Every plugin in monitor_agent order: root inputs, root outputs (copy's stores after their copy), root filters, then per label its outputs and filters. */
   plugins(): PluginSnapshot[];
@@ -156,6 +160,8 @@ export interface MetricsView {
   /** The plugin id of the first top-level `<match>` matching the tag (monitor_agent `?tag=`). */
   outputIdForTag(tag: string): string | null;
   info(): AgentInfo;
+  /** Every worker's plugins and health (only this one's without a supervisor), by worker id. */
+  everyWorker(): Promise<Array<WorkerAnswer<WorkerMetrics>>>;
   /** Monitor inputs register here; the prometheus input serves what is registered. */
   readonly promMonitors: Set<PromMonitorSpec>;
 }
@@ -197,6 +203,9 @@ function logferryVersion(): string {
 
 const round1 = (n: number) => Math.round(n * 10) / 10;
 
+/** The gather topic a worker answers with its WorkerMetrics. */
+const METRICS_TOPIC = 'metrics';
+
 function record(m: Map<string, number>): Record<string, number> {
   return Object.fromEntries(m);
 }
@@ -232,11 +241,26 @@ export function bufferSnapshot(bo: BufferedOutput, nowSec: number): BufferSnapsh
 export class MetricsRegistry implements MetricsView {
   readonly promMonitors = new Set<PromMonitorSpec>();
   private readonly proc = new ProcessStats();
+  private withdraw: (() => void) | null = null;
 
   constructor(private readonly src: RegistrySource) {}
 
   get workerId(): number {
     return this.src.workerId;
+  }
+
+  get workers(): number {
+    return this.src.system.workers;
+  }
+
+  /** From now on, other workers' monitoring views asking for this worker's figures get them. */
+  serve(): void {
+    this.withdraw ??= answerGather(METRICS_TOPIC, (): WorkerMetrics => ({ plugins: this.plugins(), health: this.health() }));
+  }
+
+  everyWorker(): Promise<Array<WorkerAnswer<WorkerMetrics>>> {
+    if (!this.withdraw) this.serve();
+    return gather<WorkerMetrics>(METRICS_TOPIC, '', this.workerId);
   }
 
   get hostname(): string {
@@ -349,8 +373,10 @@ export class MetricsRegistry implements MetricsView {
     };
   }
 
-  /** Stops the process sampler (the agent calls this when it stops). */
+  /** Stops answering other workers and the process sampler (the agent calls this when it stops). */
   close(): void {
+    this.withdraw?.();
+    this.withdraw = null;
     this.proc.close();
   }
 }

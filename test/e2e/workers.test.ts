@@ -9,12 +9,11 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { encode } from '../../src/protocol/msgpack.js';
 import { runCli, startDaemon, writeConfig, type Daemon } from '../helpers/daemon.js';
 import { jsonLinesUnder } from '../helpers/output-files.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
-import { RawClient } from '../integration/forward-util.js';
+import { sendAcked } from '../integration/forward-util.js';
 
 const ALL_RUNNING = 'all workers are running';
 
@@ -71,20 +70,6 @@ function config(o: { port: number; httpPort: number; dest: string; buf: string }
 /** Every JSON record written under `dir` (any depth). */
 function delivered(dir: string): Array<{ seq: number; worker: string; worker_env: string }> {
   return jsonLinesUnder(dir);
-}
-
-/** Sends `n` events with sequence numbers from `from`, one acked message each. Returns the acked seqs. */
-async function sendAcked(port: number, from: number, n: number, tag = 'seq.w'): Promise<number[]> {
-  const c = await RawClient.open(port);
-  const acked: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const seq = from + i;
-    await c.write(encode([tag, Math.floor(Date.now() / 1000), { seq, pad: 'x'.repeat(100) }, { chunk: `c${seq}` }]));
-    await c.waitForValues(i + 1, 5000);
-    acked.push(seq);
-  }
-  c.destroy();
-  return acked;
 }
 
 function workerPids(out: string): Map<number, number[]> {

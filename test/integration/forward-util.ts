@@ -6,7 +6,7 @@
 import { connect, type Socket } from 'node:net';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
 import { waitFor } from '../helpers/wait.js';
-import { decodeAll } from '../../src/protocol/msgpack.js';
+import { decodeAll, encode } from '../../src/protocol/msgpack.js';
 
 export interface ForwardDaemon {
   daemon: Daemon;
@@ -93,4 +93,21 @@ export class RawClient {
 export function stdoutTime(sec: number, nsec = 0): string {
   const iso = new Date(sec * 1000).toISOString();
   return `${iso.slice(0, 10)} ${iso.slice(11, 19)}.${String(nsec).padStart(9, '0')} +0000`;
+}
+
+/**
+ * Sends `n` events with sequence numbers from `from` on one new connection, one acknowledged message
+ * each (`{seq, pad}`). Returns the acknowledged sequence numbers.
+ */
+export async function sendAcked(port: number, from: number, n: number, tag = 'seq.w'): Promise<number[]> {
+  const c = await RawClient.open(port);
+  const acked: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const seq = from + i;
+    await c.write(encode([tag, Math.floor(Date.now() / 1000), { seq, pad: 'x'.repeat(100) }, { chunk: `c${seq}` }]));
+    await c.waitForValues(i + 1, 5000);
+    acked.push(seq);
+  }
+  c.destroy();
+  return acked;
 }

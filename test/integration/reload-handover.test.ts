@@ -141,4 +141,35 @@ describe('reload hand-over (in-process)', () => {
     expect(sinkRecords('t1')).toEqual([{ n: 1 }]);
     expect(sinkRecords('t2')).toEqual([{ n: 2 }, { n: 3 }]);
   });
+
+  it('keeps the monitor_agent and prometheus ports bound: a scrape made during the swap is answered by the new pipeline', async () => {
+    const [mPort, pPort] = [await freePort(), await freePort()];
+    const conf = (id: string) => `<source>\n  @type monitor_agent\n  port ${mPort}\n  bind 127.0.0.1\n</source>\n<source>\n  @type prometheus\n  port ${pPort}\n  bind 127.0.0.1\n</source>\n<match **>\n  @type test_sink\n  @id ${id}\n</match>\n`;
+    const get = (port: number, path: string) => new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request({ port, host: '127.0.0.1', path, agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    const first = buildFromText(conf('before'));
+    await first.agent!.start();
+    expect((await get(mPort, '/api/plugins.json')).body).toContain('"plugin_id":"before"');
+    let scrapes: Promise<Array<{ status: number; body: string }>> | null = null;
+    const second = await swap(conf('after'), first as never, async () => {
+      // nothing serves these ports now: without the hand-over they would be refused
+      scrapes = Promise.all([get(mPort, '/api/plugins.json'), get(pPort, '/metrics')]);
+      await new Promise((r) => setTimeout(r, 50));
+    });
+    const [plugins, metrics] = await scrapes!;
+    expect(plugins.status).toBe(200);
+    expect(plugins.body).toContain('"plugin_id":"after"');
+    expect(plugins.body).not.toContain('"plugin_id":"before"');
+    expect(metrics.status).toBe(200);
+    expect(metrics.body).toContain('logferry_healthy 1');
+    await second.agent!.stop();
+    await expect(get(mPort, '/api/plugins.json')).rejects.toThrow(/ECONNREFUSED/);
+  });
 });

@@ -3,6 +3,9 @@
  * (what is pushed: src/metrics/dogstatsd-report.ts). hot-shots is the transport, with the same
  * hygiene as out_dogstatsd: no `DD_*` environment tags, no origin detection, no client telemetry,
  * no aggregation; lines are packed into datagrams of at most `max_datagram_size` bytes.
+ *
+ * Workers: each worker pushes its own figures tagged `worker_id:N` (with several workers), so gauges
+ * of different workers do not overwrite each other in the Agent; sum them by tag in Datadog.
  */
 import StatsD from 'hot-shots';
 import { defineParams, p, type ParamsOf } from '../../config/schema.js';
@@ -48,7 +51,11 @@ export class DogstatsdMonitorInput implements InputInstance {
 
   start(): void {
     if (this.client) return;
-    const globalTags = [...this.c.tags, ...(this.c.host_tag ? [`host:${this.ctx.hostname}`] : [])];
+    const globalTags = [
+      ...this.c.tags,
+      ...(this.c.host_tag ? [`host:${this.ctx.hostname}`] : []),
+      ...(this.ctx.workers > 1 ? [`worker_id:${this.ctx.workerId}`] : []),
+    ];
     this.client = new StatsD({
       host: this.c.host,
       port: this.c.port,
