@@ -3,69 +3,34 @@
  * them per flush mode, runs the flush workers, and is the only retry loop (backoff from
  * retry-state.ts; `<secondary>` or a backup file, secondary.ts, when retries are exhausted or the
  * plugin throws UnrecoverableError). A plugin supplies only `write(chunk)` (or `tryWrite` + a
- * later commit).
+ * later commit); those contracts are in buffered-output-types.ts. What happens to the chunks at
+ * stop (final flush, handover, spill) is in shutdown.ts.
  */
 import type { Logger } from 'pino';
 import { errorMessage, ThrottledError, UnrecoverableError } from '../core/errors.js';
 import type { EventStream, Record_ } from '../core/event-stream.js';
 import type { Time } from '../core/event-time.js';
 import type { PluginMetrics } from '../core/metrics.js';
-import type { Lifecycle, OutputInstance } from '../core/plugin.js';
+import type { OutputInstance } from '../core/plugin.js';
 import { decode } from '../protocol/msgpack.js';
-import type { BackupOptions } from './backup.js';
 import { BufferOverflowError, type ChunkBuffer, type OversizedEntry } from './buffer.js';
+import type { BufferControl, BufferedOutputOptions, BufferedWriter } from './buffered-output-types.js';
 import type { Chunk } from './chunk.js';
-import { MemoryStorage } from './memory.js';
 import type { ChunkKeys } from './chunk-keys.js';
 import { chunkView, type ChunkView } from './chunk-view.js';
 import { untilDeadline } from './deadline.js';
-import { enqueuePeriodSec, isDue, type FlushMode } from './flush-scheduler.js';
+import { enqueuePeriodSec, isDue } from './flush-scheduler.js';
 import { OverflowGuard } from './overflow.js';
 import type { BufferConfig } from './params.js';
 import { RetryState, type Clock } from './retry-state.js';
-import { evacuate, type EvacuateDeps, type SecondaryTarget } from './secondary.js';
-import { hasReceiver, parkChunks } from './handover.js';
+import { evacuate, type EvacuateDeps } from './secondary.js';
+import { hasReceiver } from './handover.js';
+import { disposeLeftovers, flushAtShutdown } from './shutdown.js';
 
+// Plugins, setup.ts and tests import these from here.
+export type { BufferControl, BufferedOutputOptions, BufferedWriter } from './buffered-output-types.js';
 export type { ChunkView } from './chunk-view.js';
 export type { SecondaryTarget } from './secondary.js';
-
-export interface BufferedWriter extends Lifecycle {
-  write(chunk: ChunkView): Promise<void>;
-  /** Delayed commit: send, then resolve; the plugin later calls `commit` or `rollback` on its BufferControl. */
-  tryWrite?(chunk: ChunkView): Promise<void>;
-}
-
-/** Handed to buffered plugins for delayed commit. */
-export interface BufferControl {
-  commit(hexId: string): void;
-  /** Put the chunk back to be retried; `updateRetry` false for ack failures (the chunk goes elsewhere). */
-  rollback(hexId: string, updateRetry: boolean): void;
-  readonly keys: ChunkKeys;
-}
-
-export interface BufferedOutputOptions {
-  config: BufferConfig;
-  buffer: ChunkBuffer;
-  keys: ChunkKeys;
-  mode: FlushMode;
-  flushAtShutdown: boolean;
-  delayedCommit: boolean;
-  /** The primary's @type: an unrecoverable chunk goes only to a secondary of another type. */
-  type: string;
-  secondary: SecondaryTarget | null;
-  backup: Omit<BackupOptions, 'log' | 'compressed'>;
-  log: Logger;
-  metrics: PluginMetrics;
-  emitError(tag: string, time: Time, record: Record_, error: unknown): void;
-  /** Seconds `stop()` may take, flushing included, even when a write hangs (default 20). */
-  shutdownDeadlineSec?: number;
-  /** Memory buffers: what a reload matches the next pipeline's output by, to hand the chunks over (handover.ts). */
-  handoverKey?: string;
-  /** Time (seconds) for retry, throttle, commit-timeout and enqueue decisions; default the system clock. Timers stay real. */
-  clock?: Clock;
-  /** Uniform in [0, 1) for retry jitter; default Math.random. */
-  random?: () => number;
-}
 
 /** A flush attempt: the chunk left the buffer, waits for a delayed commit, or was rolled back. */
 type Outcome = 'done' | 'pending' | 'failed';
@@ -364,58 +329,19 @@ export class BufferedOutput implements OutputInstance, BufferControl {
     // Workers take no new chunk once `running` is false; a write still in flight must not use up the
     // deadline before the rest is flushed, so the final flush runs beside it.
     const handOver = this.o.handoverKey !== undefined && hasReceiver(this.o.handoverKey); // reload with a matching output
-    if (this.o.flushAtShutdown && this.started && !handOver) await this.flushAtShutdown(deadline, deadlineSec);
+    if (this.o.flushAtShutdown && this.started && !handOver) {
+      const flush = async (chunk: Chunk) => (await this.flushChunk(chunk, false)) !== 'failed';
+      await flushAtShutdown({ buffer: this.buffer, log: this.log, flush, nowMs: () => this.nowMs() }, deadline, deadlineSec);
+    }
     if (!(await untilDeadline(Promise.all([...this.workers, ...this.background]), deadline)).done) {
       this.log.error({ deadline_sec: deadlineSec }, 'a buffer flush did not finish before the shutdown deadline; not waiting for it');
     }
     while (this.o.delayedCommit && this.buffer.dequeued.size > 0 && Date.now() < deadline) await this.sleep(Math.min(20, deadline - Date.now()));
-    const pending = [...this.buffer.dequeued.values()];
-    if (pending.length > 0) {
-      const what = this.o.delayedCommit ? 'delayed commit for buffer chunks was cancelled in shutdown' : 'buffer chunks still being written at shutdown are kept in the buffer';
-      this.log.info({ chunks: pending.map((d) => d.chunk.hexId) }, what);
-      for (const d of pending) this.buffer.takeback(d.chunk);
-    }
-    const staged = [...this.buffer.stage.values()].filter((c) => c.records > 0);
-    const left = [...this.buffer.queue, ...staged];
-    if (handOver && left.length > 0) {
-      parkChunks(this.o.handoverKey!, staged, [...this.buffer.queue]);
-      this.log.info({ chunks: left.length, records: left.reduce((n, c) => n + c.records, 0) }, 'memory buffer chunks handed over to the reloaded configuration');
-    } else if (left.length > 0 && !this.buffer.storage.persistent) await this.spillOrLose(left);
+    await disposeLeftovers({
+      buffer: this.buffer, log: this.log, delayedCommit: this.o.delayedCommit, handoverKey: handOver ? this.o.handoverKey! : null, path: this.o.config.path,
+    });
     await this.o.secondary?.stop?.();
     await this.writer.stop?.();
-  }
-
-  /** Memory chunks left at shutdown go to the buffer's `path` when one is configured, else they are lost (logged). */
-  private async spillOrLose(left: Chunk[]): Promise<void> {
-    const records = left.reduce((n, c) => n + c.records, 0);
-    const storage = this.buffer.storage;
-    if (storage instanceof MemoryStorage) {
-      try {
-        const kept = await storage.spill(left);
-        if (kept > 0) {
-          this.log.warn({ chunks: kept, records, path: this.o.config.path }, 'memory buffer chunks not flushed at shutdown were written to the buffer path');
-          return;
-        }
-      } catch (e) {
-        this.log.error({ error: errorMessage(e) }, 'failed to write unflushed memory chunks to the buffer path');
-      }
-    }
-    this.log.error({ chunks: left.length, records }, 'memory buffer chunks could not be flushed at shutdown and are lost');
-  }
-
-  /** Every chunk once, in order; stops at the first failure or the deadline. */
-  private async flushAtShutdown(deadline: number, deadlineSec: number): Promise<void> {
-    if (!(await untilDeadline(this.buffer.enqueueStaged(), deadline)).done) return;
-    while (Date.now() < deadline) {
-      const chunk = this.buffer.dequeue(this.nowMs());
-      if (!chunk) break;
-      const r = await untilDeadline(this.flushChunk(chunk, false), deadline);
-      if (!r.done) {
-        this.log.error({ chunk: chunk.hexId, deadline_sec: deadlineSec }, 'a buffer flush did not finish before the shutdown deadline; not waiting for it');
-        return;
-      }
-      if (r.value === 'failed') return;
-    }
   }
 
   async close(): Promise<void> {

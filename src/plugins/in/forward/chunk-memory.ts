@@ -1,7 +1,7 @@
 /**
  * The ids of chunks an input stored recently (logferry only; Fluentd stores a resent chunk twice).
  * A sender that lost an ack resends the chunk with the same `chunk` option: the input acks it again
- * without storing it again. Keys are opaque here (the connection builds them from the tag, the id
+ * without storing it again. Keys are opaque here (chunk-dedupe.ts builds them from the tag, the id
  * and a fingerprint of the data). Bounded by count and by age; insertion order is age order, so the
  * oldest entries are dropped from the front. A chunk being stored while its resend arrives (on
  * another connection) makes the resend wait for the first attempt's outcome.

@@ -3,10 +3,9 @@
  * optional handshake, then requests decoded in order; each is emitted (the socket is paused while
  * an emit is pending, so a full buffer slows only this sender) and acked once the emit resolved.
  * Bad input closes only this connection, with one rate-limited warning naming the peer; nothing
- * thrown here ever leaves the connection.
+ * thrown here ever leaves the connection. Resent chunks are detected in chunk-dedupe.ts; the
+ * source address/hostname fields are added by source-fields.ts.
  */
-import { createHash } from 'node:crypto';
-import { reverse } from 'node:dns/promises';
 import type { Socket } from 'node:net';
 import { errorMessage, ProtocolError } from '../../../core/errors.js';
 import { EventStream } from '../../../core/event-stream.js';
@@ -16,6 +15,11 @@ import { buildAck, type DecoderOptions, type EventRequest, ForwardDecoder, Forwa
 import type { ServerAuth, ServerHandshake } from '../../../protocol/handshake.js';
 import { decode } from '../../../protocol/msgpack.js';
 import type { ChunkIdMemory } from './chunk-memory.js';
+import { dedupeBatch } from './chunk-dedupe.js';
+import { addSourceFields, type HostnameResolver } from './source-fields.js';
+
+// Re-exported so in_forward keeps importing everything connection-related from here.
+export { HostnameResolver } from './source-fields.js';
 
 /** Consecutive small requests for one tag already received are emitted together (acks stay per request). */
 const MAX_BATCH = 512;
@@ -42,22 +46,6 @@ export interface Peer {
   readonly address: string | null;
   /** How logs name the peer: `ip:port` or `unix:<path>`. */
   readonly label: string;
-}
-
-/** Reverse DNS with a small cache; the address itself when it does not resolve. */
-export class HostnameResolver {
-  private cache = new Map<string, Promise<string>>();
-
-  resolve(ip: string): Promise<string> {
-    let p = this.cache.get(ip);
-    if (p === undefined) {
-      if (this.cache.size >= 1024) this.cache.clear();
-      const timeout = new Promise<string>((r) => setTimeout(() => r(ip), 5000).unref());
-      p = Promise.race([reverse(ip).then((names) => names[0] ?? ip, () => ip), timeout]);
-      this.cache.set(ip, p);
-    }
-    return p;
-  }
 }
 
 export class ForwardConnection {
@@ -182,7 +170,10 @@ export class ForwardConnection {
       return true;
     }
     const batch = this.gather(req);
-    const { fresh, settle } = await this.dedupe(batch);
+    const { fresh, settle } = await dedupeBatch(batch, this.s.chunkIds, (chunks, records) => {
+      this.s.ctx.metrics.countDrop('duplicate_chunk', records);
+      this.s.ctx.log.debug({ peer: this.peer.label, tag: batch[0]!.tag, chunks, records }, 'chunk already stored, acked again without storing it twice');
+    });
     try {
       return await this.store(req.tag, batch, fresh, settle);
     } catch (e) {
@@ -201,7 +192,7 @@ export class ForwardConnection {
     if (count > 0) {
       const entries = fresh.length === 1 ? fresh[0]!.entries : Buffer.concat(fresh.map((r) => r.entries));
       let stream = EventStream.fromPacked(entries, count);
-      if (this.s.sourceAddressKey !== null || this.s.sourceHostnameKey !== null) stream = await this.addSource(stream);
+      if (this.s.sourceAddressKey !== null || this.s.sourceHostnameKey !== null) stream = await addSourceFields(stream, this.s, this.peer.address ?? '');
       this.socket.pause();
       try {
         await this.s.ctx.emit(tag, stream);
@@ -224,56 +215,6 @@ export class ForwardConnection {
     }
     if (acks.length > 0 && !this.closed && this.socket.writable) this.socket.write(acks.length === 1 ? acks[0]! : Buffer.concat(acks));
     return true;
-  }
-
-  /**
-   * Leaves out requests whose chunk this input stored recently (they are still acked). Waits first,
-   * holding no claim, for chunks another connection is storing right now; then claims the rest in
-   * one synchronous pass, so two connections can never wait on each other.
-   */
-  private async dedupe(batch: EventRequest[]): Promise<{ fresh: EventRequest[]; settle(stored: boolean): void }> {
-    const memory = this.s.chunkIds;
-    if (!memory || batch.every((r) => r.chunk === null)) return { fresh: batch, settle: () => undefined };
-    const keys = new Map<EventRequest, string>();
-    const keyOf = (r: EventRequest) => {
-      let key = keys.get(r);
-      if (key === undefined) {
-        key = chunkKey(r);
-        keys.set(r, key);
-      }
-      return key;
-    };
-    for (;;) {
-      const waits = batch.flatMap((r) => (r.chunk !== null ? [memory.pending(keyOf(r))] : [])).filter((w) => w !== null);
-      if (waits.length === 0) break;
-      await Promise.all(waits);
-    }
-    const fresh: EventRequest[] = [];
-    const settles: Array<(stored: boolean) => void> = [];
-    const mine = new Set<string>();
-    let chunks = 0;
-    let records = 0;
-    for (const r of batch) {
-      const key = r.chunk !== null ? keyOf(r) : null;
-      const claim = key !== null ? memory.claim(key) : null;
-      // 'pending' is this batch's own claim (the same chunk twice in a row); another connection's
-      // cannot happen after the wait above, and storing twice would beat losing it
-      if (claim?.kind === 'seen' || (claim?.kind === 'pending' && mine.has(key!))) {
-        chunks++;
-        records += r.count;
-        continue;
-      }
-      if (claim?.kind === 'new') {
-        settles.push(claim.settle);
-        mine.add(key!);
-      }
-      fresh.push(r);
-    }
-    if (chunks > 0) {
-      this.s.ctx.metrics.countDrop('duplicate_chunk', records);
-      this.s.ctx.log.debug({ peer: this.peer.label, tag: batch[0]!.tag, chunks, records }, 'chunk already stored, acked again without storing it twice');
-    }
-    return { fresh, settle: (stored) => settles.forEach((s) => s(stored)) };
   }
 
   /** Takes further requests for the same tag that are already complete, to emit them at once. */
@@ -315,18 +256,6 @@ export class ForwardConnection {
     if (r.dropped > 0) this.s.ctx.metrics.countDrop('nil_record', r.dropped);
   }
 
-  private async addSource(stream: EventStream): Promise<EventStream> {
-    const { sourceAddressKey, sourceHostnameKey, resolver } = this.s;
-    const address = this.peer.address ?? '';
-    const hostname = sourceHostnameKey !== null ? (resolver && address ? await resolver.resolve(address) : address) : null;
-    const events = stream.events();
-    for (const e of events) {
-      if (sourceAddressKey !== null) e.record[sourceAddressKey] = address;
-      if (sourceHostnameKey !== null) e.record[sourceHostnameKey] = hostname;
-    }
-    return EventStream.fromEvents(events);
-  }
-
   private end(last?: Buffer): void {
     this.closed = true;
     if (last) this.socket.end(last);
@@ -346,17 +275,6 @@ export class ForwardConnection {
     const key = this.peer.address ?? this.peer.label;
     if (this.s.throttle.shouldLog(`${key}|${msg}`)) this.s.ctx.log.warn({ peer: this.peer.label, ...fields }, msg);
   }
-}
-
-/**
- * What identifies a resent chunk: its tag and `chunk` id, plus its size and a digest of its first
- * and last bytes, so a client that reuses ids for other data is not mistaken for a resend (hashing
- * every byte would cost more than the rest of the pass-through path).
- */
-function chunkKey(r: EventRequest): string {
-  const e = r.entries;
-  const digest = createHash('sha1').update(e.subarray(0, 64)).update(e.subarray(Math.max(64, e.length - 64))).digest('base64');
-  return `${r.tag}\0${r.chunk!.toString('latin1')}\0${r.count}:${e.length}:${digest}`;
 }
 
 /** The open connections of one listener. */
