@@ -15,6 +15,7 @@ import { ProtocolError } from '../core/errors.js';
 import { decode, encode } from './msgpack.js';
 import { EMPTY, EntryNormalizer, type Normalized } from './entries.js';
 import { JsonScanner } from './json-scan.js';
+import { zstdDecompress } from './zstd.js';
 import {
   type Cursor, MsgType, ValueScanner, bytesEqual, newCursor, readArrayHeader, readBytes, readMapHeader, skipValue, typeOf,
 } from './msgpack-scan.js';
@@ -82,8 +83,6 @@ const NONE = 0;
 const VALUE = 1;
 const OVERSIZED = 2;
 
-type ZstdFn = (buf: Buffer, opts: { maxOutputLength: number }) => Buffer;
-const zstdDecompressSync = (zlib as unknown as { zstdDecompressSync?: ZstdFn }).zstdDecompressSync;
 
 export class ForwardDecoder {
   private buf: Buffer = EMPTY;
@@ -361,7 +360,7 @@ export class ForwardDecoder {
     const limit = this.decompressionLimit;
     let fn: ((buf: Buffer) => Buffer) | null = null;
     if (method === 'gzip') fn = (x) => zlib.gunzipSync(x, { maxOutputLength: limit });
-    else if (method === 'zstd' && zstdDecompressSync) fn = (x) => zstdDecompressSync(x, { maxOutputLength: limit });
+    else if (method === 'zstd') fn = (x) => zstdDecompress(x, limit);
     if (fn === null) throw new ForwardProtocolError('decompression', `unsupported compression ${JSON.stringify(method)}`);
     try {
       return fn(blob);

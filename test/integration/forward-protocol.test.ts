@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { EventTime } from '../../src/core/event-time.js';
 import { encode } from '../../src/protocol/msgpack.js';
 import { waitFor } from '../helpers/wait.js';
+import { packedStr32, zstdCli } from '../helpers/packed.js';
 import { type ForwardDaemon, RawClient, startForward, stdoutTime } from './forward-util.js';
 
 const T = 1_750_000_000;
@@ -27,13 +28,6 @@ async function client(): Promise<RawClient> {
   const c = await RawClient.open(fwd!.port);
   clients.push(c);
   return c;
-}
-
-/** `[tag, <str32 entries>, option]` exactly as out_forward writes it. */
-function packedStr32(tag: string, entries: Buffer, option: Record<string, unknown>): Buffer {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(entries.length);
-  return Buffer.concat([Buffer.from([0x93]), encode(tag), Buffer.from([0xdb]), len, entries, encode(option)]);
 }
 
 describe('forward modes and acks', () => {
@@ -73,6 +67,22 @@ describe('forward modes and acks', () => {
     expect(await c.waitForValues(3)).toEqual([{ ack: 'gz' }, { ack: 'm1' }, { ack: 'm2' }]);
     const events = await fwd.daemon.waitForEvents(4);
     expect(events.map((e) => [e.tag, e.record.n])).toEqual([['raw.gz', 1], ['raw.gz', 2], ['raw.msg', 3], ['raw.msg', 4]]);
+  });
+
+  it('CompressedPackedForward with zstd frames (Fluentd 1.19 compress zstd), over the limit closing without ack', async () => {
+    fwd = await startForward('  decompression_size_limit 64k');
+    const c = await client();
+    const blob = Buffer.concat([zstdCli(encode([T, { n: 1 }])), zstdCli(encode([T, { n: 2 }]))]);
+    await c.write(packedStr32('raw.zst', blob, { size: 2, compressed: 'zstd', chunk: 'zs' }));
+    expect(await c.waitForValues(1)).toEqual([{ ack: 'zs' }]);
+    const events = await fwd.daemon.waitForEvents(2);
+    expect(events.map((e) => [e.tag, e.record.n])).toEqual([['raw.zst', 1], ['raw.zst', 2]]);
+    const bomb = await client();
+    const entries = Buffer.concat(Array.from({ length: 2000 }, (_, i) => encode([T, { i, pad: 'z'.repeat(50) }])));
+    await bomb.write(packedStr32('raw.zst', zstdCli(entries), { compressed: 'zstd', chunk: 'big' }));
+    await bomb.waitClosed();
+    expect(bomb.values()).toEqual([]);
+    await waitFor(() => fwd!.daemon.stdout().includes('reason="decompression_limit"'), 5000, 'the decompression warning');
   });
 
   it('acks a poison Message-mode event without emitting it, and sends nothing without chunk', async () => {

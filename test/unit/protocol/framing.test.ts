@@ -7,6 +7,7 @@ import {
   type DecoderOptions, type EventRequest, ForwardDecoder, ForwardProtocolError, type ForwardRequest, buildAck,
 } from '../../../src/protocol/framing.js';
 import { decode, decodeAll, encode } from '../../../src/protocol/msgpack.js';
+import { packedStr32 } from '../../helpers/packed.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const NOW = new EventTime(1_700_000_000, 123_456_789);
@@ -34,13 +35,6 @@ function one(bytes: Buffer, opts: DecoderOptions = {}): EventRequest {
 /** Decodes the entries of a request the way the pipeline will. */
 function events(r: EventRequest): Array<[unknown, unknown]> {
   return EventStream.fromPacked(r.entries, r.count).events().map((e) => [e.time, e.record]);
-}
-
-/** A str32-wrapped PackedForward, as out_forward sends it. */
-function packedStr32(tag: string, entries: Buffer, option: Record<string, unknown>): Buffer {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(entries.length);
-  return Buffer.concat([hex('93'), encode(tag), hex('db'), len, entries, encode(option)]);
 }
 
 const packedEntries = (...evs: Array<[unknown, unknown]>) => Buffer.concat(evs.map((e) => encode(e)));
