@@ -83,22 +83,30 @@ export function answerGather(topic: string, fn: Answerer): () => void {
   };
 }
 
-/** Every worker's answer to `topic`, ordered by worker id; `self` is this process's worker id. */
-export function gather<T>(topic: string, arg: string, self: number): Promise<Array<WorkerAnswer<T>>> {
-  if (!supervised()) return answerLocally(topic, arg).then((a) => [{ worker: self, ...a } as WorkerAnswer<T>]);
+/**
+ * Every worker's answer to `topic`, ordered by worker id. `self` is this process's worker id and
+ * `local` its own answer: the only one without a supervisor, and what is left if the supervisor
+ * does not reply.
+ */
+export function gather<T>(topic: string, arg: string, self: number, local: (arg: string) => unknown): Promise<Array<WorkerAnswer<T>>> {
+  const own = async (): Promise<Array<WorkerAnswer<T>>> => {
+    try {
+      return [{ worker: self, value: (await local(arg)) as T }];
+    } catch (e) {
+      return [{ worker: self, error: errorMessage(e) }];
+    }
+  };
+  if (!supervised()) return own();
   listen();
   const id = nextId++;
   return new Promise((resolve) => {
-    const done = (answers: WorkerAnswer[]) => {
+    const done = (answers: Array<WorkerAnswer<T>>) => {
       clearTimeout(timer);
       pending.delete(id);
-      resolve([...answers].sort((a, b) => a.worker - b.worker) as Array<WorkerAnswer<T>>);
+      resolve([...answers].sort((a, b) => a.worker - b.worker));
     };
-    const timer = setTimeout(() => {
-      // the supervisor did not answer: what this worker knows is still worth showing
-      void answerLocally(topic, arg).then((a) => done([{ worker: self, ...a }]));
-    }, GATHER_TIMEOUT_MS);
-    pending.set(id, done);
+    const timer = setTimeout(() => void own().then(done), GATHER_TIMEOUT_MS);
+    pending.set(id, (answers) => done(answers as Array<WorkerAnswer<T>>));
     process.send!({ logferry: 'gather', id, topic, arg } satisfies GatherMessage);
   });
 }

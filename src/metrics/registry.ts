@@ -253,14 +253,18 @@ export class MetricsRegistry implements MetricsView {
     return this.src.system.workers;
   }
 
+  /** This worker's figures, as other workers' views get them. */
+  private figures(): WorkerMetrics {
+    return { plugins: this.plugins(), health: this.health() };
+  }
+
   /** From now on, other workers' monitoring views asking for this worker's figures get them. */
   serve(): void {
-    this.withdraw ??= answerGather(METRICS_TOPIC, (): WorkerMetrics => ({ plugins: this.plugins(), health: this.health() }));
+    this.withdraw ??= answerGather(METRICS_TOPIC, () => this.figures());
   }
 
   everyWorker(): Promise<Array<WorkerAnswer<WorkerMetrics>>> {
-    if (!this.withdraw) this.serve();
-    return gather<WorkerMetrics>(METRICS_TOPIC, '', this.workerId);
+    return gather<WorkerMetrics>(METRICS_TOPIC, '', this.workerId, () => this.figures());
   }
 
   get hostname(): string {
