@@ -43,8 +43,8 @@ function isGatherMessage(m: unknown): m is GatherMessage {
   return kind === 'gather' || kind === 'gather-ask' || kind === 'gather-answer' || kind === 'gathered';
 }
 
-async function answerLocally(topic: string, arg: string): Promise<{ value?: unknown; error?: string }> {
-  const fn = answerers.get(topic);
+/** `fn`'s answer, or why there is none. */
+async function answerWith(fn: Answerer | undefined, topic: string, arg: string): Promise<{ value?: unknown; error?: string }> {
   if (!fn) return { error: `no answer for '${topic}' in this worker` };
   try {
     return { value: await fn(arg) };
@@ -64,7 +64,7 @@ function listen(): void {
   process.on('message', (m: unknown) => {
     if (!isGatherMessage(m)) return;
     if (m.logferry === 'gather-ask') {
-      void answerLocally(m.topic, m.arg).then((a) => process.send?.({ logferry: 'gather-answer', id: m.id, ...a } satisfies GatherMessage));
+      void answerWith(answerers.get(m.topic), m.topic, m.arg).then((a) => process.send?.({ logferry: 'gather-answer', id: m.id, ...a } satisfies GatherMessage));
     } else if (m.logferry === 'gathered') {
       pending.get(m.id)?.(m.answers);
     }
@@ -89,13 +89,7 @@ export function answerGather(topic: string, fn: Answerer): () => void {
  * does not reply.
  */
 export function gather<T>(topic: string, arg: string, self: number, local: (arg: string) => unknown): Promise<Array<WorkerAnswer<T>>> {
-  const own = async (): Promise<Array<WorkerAnswer<T>>> => {
-    try {
-      return [{ worker: self, value: (await local(arg)) as T }];
-    } catch (e) {
-      return [{ worker: self, error: errorMessage(e) }];
-    }
-  };
+  const own = () => answerWith(local, topic, arg).then((a) => [{ worker: self, ...a } as WorkerAnswer<T>]);
   if (!supervised()) return own();
   listen();
   const id = nextId++;
