@@ -81,7 +81,7 @@ export class RawClient {
   }
 
   waitClosed(timeoutMs = 10000): Promise<true> {
-    return waitFor(() => this.closed, timeoutMs, 'the server to close the connection');
+    return waitFor(() => this.closed || null, timeoutMs, 'the server to close the connection');
   }
 
   destroy(): void {
