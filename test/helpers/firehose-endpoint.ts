@@ -5,19 +5,22 @@
  * accepted per stream, and fails on purpose when told to: a fraction of the records of each call
  * (`ServiceUnavailableException` "Slow down."), whole calls (throttling, 5xx), slow answers, unknown
  * streams, expired credentials. Limits are Firehose's: ≤ 500 records and ≤ 4 MiB per call,
- * ≤ 1,024,000 bytes per record.
+ * ≤ 1,024,000 bytes per record. With `tls` (a certificate and key, e.g. self-signed) it serves
+ * HTTPS instead of HTTP, and counts the TLS handshakes clients broke off (`stats.tlsClientErrors`).
  *
  *   node --import tsx test/helpers/firehose-endpoint.ts --port 4573 [--region us-west-2]
  *        [--streams a,b] [--fail-rate 0.3] [--throttle-rate 0.1] [--server-error-rate 0.05]
  *        [--delay-ms 50] [--out DIR] [--role ARN --external-id ID --role-ttl SEC]
+ *        [--tls-cert cert.pem --tls-key key.pem]
  *
  * Credentials it accepts: the test pair below, credentials it issued (STS AssumeRole, or
  * `GET /_endpoint/credentials?ttl=SEC`, credential_process JSON) until they expire.
  * `GET /_endpoint/streams`: records and bytes accepted per stream.
  */
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -46,6 +49,8 @@ export interface EndpointOptions {
   /** Append accepted records to `<dir>/<stream>.log`. */
   outDir?: string | null;
   seed?: number;
+  /** Serve HTTPS with this certificate (PEM) and key instead of HTTP. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
 
 /** Failures on purpose; tests may change these at any time. */
@@ -72,6 +77,8 @@ export interface EndpointStats {
   /** Accepted calls per access key id (shows credential refresh). */
   callsByKey: Map<string, number>;
   assumeRoleCalls: number;
+  /** TLS handshakes a client broke off or that failed (HTTPS only), e.g. a client refusing the certificate. */
+  tlsClientErrors: number;
   /** Records and data bytes of every call that reached a stream (accepted or partly failed). */
   batches: Array<{ stream: string; records: number; bytes: number }>;
 }
@@ -82,7 +89,7 @@ export class FirehoseEndpoint {
   url = '';
   port = 0;
   readonly faults: Faults = { partialFailureRate: 0, partialErrorCode: 'ServiceUnavailableException', throttleRate: 0, serverErrorRate: 0, nextCalls: [], delayMs: 0 };
-  readonly stats: EndpointStats = { calls: 0, acceptedRecords: 0, failedRecords: 0, refused: new Map(), callsByKey: new Map(), assumeRoleCalls: 0, batches: [] };
+  readonly stats: EndpointStats = { calls: 0, acceptedRecords: 0, failedRecords: 0, refused: new Map(), callsByKey: new Map(), assumeRoleCalls: 0, tlsClientErrors: 0, batches: [] };
   private readonly records = new Map<string, Buffer[]>();
   private readonly counts = new Map<string, { records: number; bytes: number }>();
   private readonly known = new Map<string, KnownCredential>();
@@ -101,7 +108,10 @@ export class FirehoseEndpoint {
   }
 
   async start(): Promise<this> {
-    const server = createServer((req, res) => void this.handle(req, res));
+    const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
+    const tls = this.o.tls;
+    const server: Server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, handler) : createServer(handler);
+    if (tls) server.on('tlsClientError', () => void this.stats.tlsClientErrors++);
     server.keepAliveTimeout = 60_000;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -109,7 +119,7 @@ export class FirehoseEndpoint {
     });
     this.server = server;
     this.port = (server.address() as AddressInfo).port;
-    this.url = `http://${this.o.host ?? '127.0.0.1'}:${this.port}`;
+    this.url = `${this.o.tls ? 'https' : 'http'}://${this.o.host ?? '127.0.0.1'}:${this.port}`;
     return this;
   }
 
@@ -255,6 +265,7 @@ async function main(argv: string[]): Promise<void> {
     keepRecords: false,
     outDir: arg(argv, 'out') ?? null,
     roles: arg(argv, 'role') ? [{ arn: arg(argv, 'role')!, externalId: arg(argv, 'external-id'), ttlSec: Number(arg(argv, 'role-ttl') ?? 3600) }] : [],
+    tls: arg(argv, 'tls-cert') ? { cert: readFileSync(arg(argv, 'tls-cert')!), key: readFileSync(arg(argv, 'tls-key') ?? arg(argv, 'tls-cert')!) } : undefined,
   });
   ep.faults.partialFailureRate = Number(arg(argv, 'fail-rate') ?? 0);
   ep.faults.throttleRate = Number(arg(argv, 'throttle-rate') ?? 0);
