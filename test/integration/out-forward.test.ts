@@ -175,7 +175,7 @@ describe('configuration', () => {
     expect(problems(`${srv}\n  ack_response_timeout 0.5`)).toEqual(['ack_response_timeout: must be at least 1, got 0.5']);
     expect(problems(`${srv}\n  transport tls\n  tls_ca_cert_path /nonexistent/ca.pem`)).toEqual(['tls_ca_cert_path: /nonexistent/ca.pem does not exist or is not readable']);
     expect(problems(`${srv}\n  tls_cert_thumbprint abc`)).toEqual([expect.stringMatching(/Windows certificate store/)]);
-    expect(problems('  require_ack_response true')).toEqual(['<server>: at least one <server> section is required']);
+    expect(problems('  require_ack_response true')).toEqual(['<server>: at least one <server> or <service_discovery> section is required']);
     expect(problems(`${srv}\n  <buffer time>\n    timekey 60\n  </buffer>`)).toEqual([': tag must be a chunk key of @type forward']);
     expect(problems(`${srv}\n  compress zstd`)).toEqual(zstdAvailable ? [] : ['compress: compress zstd needs a Node.js with zlib zstd support; use gzip']);
   });

@@ -2,15 +2,17 @@
  * `@type forward`: sends chunks to other Fluentd-compatible nodes over the forward protocol (spec §4):
  * weighted load balancing with standby servers, heartbeats with phi accrual failure detection,
  * at-least-once delivery with `require_ack_response`, kept-alive connections, gzip, `<security>` and
- * TLS. A chunk goes out as one PackedForward message built around its bytes. Parts live in
- * ./forward/: node (state machine), balancer, connection, pool, ack-tracker, heartbeat, phi.
+ * TLS. A chunk goes out as one PackedForward message built around its bytes. The servers come from
+ * `<server>` sections and `<service_discovery>` (static, file, srv), whose changes add and drop nodes
+ * while running. Parts live in ./forward/: node (state machine), balancer, connection, pool,
+ * ack-tracker, heartbeat, phi, service-discovery (with sd-file, sd-srv).
  *
  * Sending never retries on its own: a chunk no node took is thrown back to BufferedOutput (the only
  * retry loop); "no nodes are available" keeps the chunk buffered and retried, never dropped.
  */
 import { randomInt } from 'node:crypto';
 import type { ChunkView, BufferedWriter } from '../../buffer/buffered-output.js';
-import { defineParams, p, type ParamsOf } from '../../config/schema.js';
+import { ConfigError, problemAt } from '../../config/errors.js';
 import { errorMessage, RetryableError } from '../../core/errors.js';
 import { defineBufferedOutput, type BufferedPluginContext } from '../../core/plugin.js';
 import { HandshakeError } from '../../protocol/handshake.js';
@@ -20,63 +22,12 @@ import { ForwardSocket, type SocketSettings, type Target } from './forward/conne
 import { Heartbeater } from './forward/heartbeat.js';
 import { buildMessage } from './forward/message.js';
 import { ForwardNode, type HeartbeatType, type NodeState } from './forward/node.js';
+import { params, type ForwardOutputConfig } from './forward/params.js';
 import { SocketPool } from './forward/pool.js';
-import { TLS_VERSIONS, tlsClientSettings, validateForward } from './forward/settings.js';
+import { configureDiscovery, ServiceDiscovery } from './forward/service-discovery.js';
+import { tlsClientSettings, validateForward } from './forward/settings.js';
 
-export const params = defineParams({
-  transport: p.enum(['tcp', 'tls'] as const, { default: 'tcp', desc: 'Data connection type' }),
-  send_timeout: p.time({ default: 60, min: 0.001, desc: 'Abandon a socket write after this long' }),
-  connect_timeout: p.time({ default: null, min: 0.001, desc: 'TCP connect timeout (default: send_timeout)' }),
-  heartbeat_type: p.enum(['transport', 'tcp', 'udp', 'none'] as const, { default: 'transport', desc: 'How nodes are probed: transport (connect), udp, none (always available); tcp is an alias of transport' }),
-  heartbeat_interval: p.time({ default: 1, min: 0.01, desc: 'Heartbeat (and failure check) period' }),
-  recover_wait: p.time({ default: 10, min: 0, desc: 'A detached node returns after this long of steady heartbeats' }),
-  hard_timeout: p.time({ default: 60, min: 0.01, desc: 'Detach a node silent for this long; also the handshake timeout' }),
-  phi_threshold: p.integer({ default: 16, min: 1, desc: 'Phi accrual threshold for detaching a node' }),
-  phi_failure_detector: p.bool({ default: true, desc: 'Use the phi accrual failure detector (hard_timeout always applies)' }),
-  require_ack_response: p.bool({ default: false, desc: 'Wait for the receiver to ack each chunk (at-least-once)' }),
-  ack_response_timeout: p.time({ default: 190, min: 1, desc: 'Roll a chunk back (and disable its node) when no ack came within this' }),
-  read_interval_msec: p.integer({ default: 50, min: 0, desc: 'Accepted for compatibility; reads are event-driven here' }),
-  read_length: p.size({ default: 512, min: 1, desc: 'Accepted for compatibility; reads are event-driven here' }),
-  expire_dns_cache: p.time({ default: null, min: 0, desc: 'Cache looked-up addresses this long (default and 0: look up on every new connection)' }),
-  dns_round_robin: p.bool({ default: false, desc: 'Pick a random address among those a host resolves to' }),
-  ignore_network_errors_at_startup: p.bool({ default: false, desc: 'Accepted for compatibility; hosts are resolved on connect, so startup never fails on DNS' }),
-  verify_connection_at_startup: p.bool({ default: false, desc: 'Connect (and authenticate) to every server at start; fail to start otherwise' }),
-  compress: p.enum(['text', 'gzip', 'zstd'] as const, { default: 'text', desc: 'Compress chunks on the wire (gzip also makes a text buffer store gzip)' }),
-  keepalive: p.bool({ default: false, desc: 'Reuse data connections between chunks' }),
-  keepalive_timeout: p.time({ default: null, min: 0.01, desc: 'Recycle a kept-alive connection once it is this old (default: never)' }),
-  send_keepalive_packet: p.bool({ default: false, desc: 'TCP keepalive probes on kept-alive connections (needs keepalive)' }),
-  time_as_integer: p.bool({ default: false, desc: 'Not supported (chunks are forwarded as stored, with EventTime)' }),
-  tls_version: p.enum(TLS_VERSIONS, { default: 'TLSv1_2', desc: 'TLS version (pins min and max)' }),
-  tls_ciphers: p.string({ default: 'ALL:!aNULL:!eNULL:!SSLv2', desc: 'OpenSSL cipher list' }),
-  tls_insecure_mode: p.bool({ default: false, desc: 'Skip every certificate check' }),
-  tls_allow_self_signed_cert: p.bool({ default: false, desc: 'Accept a self-signed server certificate' }),
-  tls_verify_hostname: p.bool({ default: true, desc: 'Check the certificate names the host (or <server> name when host is an IP)' }),
-  tls_ca_cert_path: p.array({ default: null, desc: 'CA certificate files trusted besides the system roots' }),
-  tls_cert_path: p.array({ default: null, desc: 'Legacy: replaces tls_ca_cert_path' }),
-  tls_client_cert_path: p.string({ default: null, desc: 'Client certificate for mutual TLS' }),
-  tls_client_private_key_path: p.string({ default: null, desc: 'Private key of tls_client_cert_path' }),
-  tls_client_private_key_passphrase: p.string({ default: null, secret: true, desc: 'Passphrase of the client private key' }),
-  tls_cert_thumbprint: p.string({ default: null, desc: 'Windows certificate store only (not supported)' }),
-  tls_cert_logical_store_name: p.string({ default: null, desc: 'Windows certificate store only (not supported)' }),
-  tls_cert_use_enterprise_store: p.bool({ default: true, desc: 'Windows certificate store only (ignored)' }),
-  host: p.string({ default: null, desc: 'Obsoleted: use <server>' }),
-  port: p.integer({ default: null, desc: 'Obsoleted: use <server>' }),
-  server: p.section({ desc: 'A destination node', multi: true, required: true }, {
-    host: p.string({ required: true, desc: 'Receiver host name or address' }),
-    name: p.string({ default: null, desc: 'Name in logs (default host:port); TLS name when host is an IP' }),
-    port: p.integer({ default: 24224, min: 1, max: 65535, desc: 'Receiver port (TCP data and heartbeats, UDP heartbeats)' }),
-    shared_key: p.string({ default: null, secret: true, desc: 'Handshake key of this server (default: <security> shared_key)' }),
-    username: p.string({ default: '', desc: 'User for user_auth' }),
-    password: p.string({ default: '', secret: true, desc: 'Password for user_auth' }),
-    standby: p.bool({ default: false, desc: 'Used only while regular servers are down' }),
-    weight: p.integer({ default: 60, min: 0, desc: 'Load-balancing weight (0 excludes the server)' }),
-  }),
-  security: p.section({ desc: 'Authenticate to the servers with the handshake' }, {
-    self_hostname: p.string({ required: true, desc: 'Hostname sent in PING (must differ from the server\'s)' }),
-    shared_key: p.string({ required: true, secret: true, desc: 'Default shared key' }),
-  }),
-});
-export type ForwardOutputConfig = ParamsOf<typeof params>;
+export { params, type ForwardOutputConfig };
 
 /** What monitor_agent shows per node. */
 export interface NodeStats {
@@ -92,8 +43,10 @@ export interface NodeStats {
 }
 
 export class ForwardOutput implements BufferedWriter {
+  /** The live node list (service discovery changes it in place). */
   readonly nodes: ForwardNode[];
   readonly balancer: Balancer;
+  readonly discovery: ServiceDiscovery;
   private readonly heartbeatType: HeartbeatType;
   private readonly pool: SocketPool | null;
   private readonly acks: AckTracker | null;
@@ -118,7 +71,18 @@ export class ForwardOutput implements BufferedWriter {
       dnsRoundRobin: c.dns_round_robin,
       log,
     };
-    this.nodes = c.server.map((s) => new ForwardNode(s, c.security, nodeOptions));
+    this.discovery = new ServiceDiscovery(configureDiscovery(c.service_discovery, c.server, log), {
+      build: (s) => new ForwardNode(s, c.security, nodeOptions),
+      changed: () => this.balancer.rebuild(),
+      inFlight: (n) => n.sending + (this.acks?.outstandingFor(n) ?? 0),
+      drop: (n) => this.pool?.drop(n.poolKeys),
+      log,
+    });
+    this.nodes = this.discovery.nodes;
+    if (this.nodes.length === 0 && !this.discovery.dynamic) {
+      this.discovery.stop();
+      throw new ConfigError([problemAt(ctx.element, 'forward output requires at least one node: every server list is empty', { param: '<server>', type: 'forward' })]);
+    }
     this.balancer = new Balancer(this.nodes, randomInt(2 ** 31), log);
     this.pool = c.keepalive ? new SocketPool(c.keepalive_timeout !== null ? c.keepalive_timeout * 1000 : null) : null;
     this.acks = c.require_ack_response
@@ -165,6 +129,8 @@ export class ForwardOutput implements BufferedWriter {
       // probe idle kept-alive connections well inside a load balancer's idle timeout
       keepAliveProbeMs: c.send_keepalive_packet ? Math.min(15_000, (c.keepalive_timeout ?? 30) * 500) : null,
     };
+    await this.discovery.start();
+    if (this.nodes.length === 0) throw new Error('forward output requires at least one node: service discovery found none');
     this.balancer.rebuild();
     this.pool?.start();
     this.acks?.start();
@@ -208,6 +174,7 @@ export class ForwardOutput implements BufferedWriter {
     const message = await buildMessage(chunk, this.c.compress, withAck && this.acks !== null);
     let last: unknown = null;
     for (const node of this.balancer.select()) {
+      node.sending++;
       try {
         await this.sendTo(node, chunk, message);
         return;
@@ -216,6 +183,8 @@ export class ForwardOutput implements BufferedWriter {
         last = e;
         node.counters.send_errors++;
         node.failed(errorMessage(e));
+      } finally {
+        node.sending--;
       }
     }
     if (last !== null) throw last;
@@ -229,7 +198,10 @@ export class ForwardOutput implements BufferedWriter {
     // a kept-alive connection the peer dropped a moment ago gets one fresh connection in its place
     for (let attempt = pooled ? 0 : 1; ; attempt++) {
       const sock = attempt === 0 ? pooled! : await this.connect(node, target);
-      if (attempt > 0) this.pool?.add(key, sock);
+      if (attempt > 0 && this.pool) {
+        this.pool.add(key, sock);
+        node.poolKeys.add(key);
+      }
       if (m.ackId !== null) this.acks!.expect(sock, node, m.ackId, chunk.hexId);
       try {
         await sock.write(m.parts, this.sockets!.sendTimeoutMs);
@@ -289,6 +261,7 @@ export class ForwardOutput implements BufferedWriter {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.discovery.stop();
     this.heartbeat?.stop();
     const lat = this.acks?.latency();
     if (lat && lat.count > 0) this.ctx.log.info({ acked: lat.count, p50_ms: lat.p50, p99_ms: lat.p99 }, 'forward ack latency');

@@ -50,6 +50,13 @@ export class AckTracker {
     return this.byId.size;
   }
 
+  /** Chunks sent to `node` and not yet acked nor rolled back. */
+  outstandingFor(node: ForwardNode): number {
+    let n = 0;
+    for (const p of this.byId.values()) if (p.node === node) n++;
+    return n;
+  }
+
   /** Registers a chunk before it is written on `sock` (its ack may come before the write returns). */
   expect(sock: ForwardSocket, node: ForwardNode, id: string, hexId: string): void {
     this.byId.get(id)?.sock.pending.delete(id); // a resend after the buffer's own commit timeout

@@ -1,6 +1,7 @@
 /**
- * Weighted load balancing with standby servers (spec §4.5). The weight array is rebuilt at start and
- * whenever a node is detached or recovers: regular nodes with weight > 0 (available or not: an
+ * Weighted load balancing with standby servers (spec §4.5). The weight array is rebuilt at start,
+ * whenever a node is detached or recovers, and when service discovery changes the node list (the
+ * array `nodes` is that live list, changed in place): regular nodes with weight > 0 (available or not: an
  * unavailable one is skipped when selected), plus available standby nodes in config order while the
  * weight of the lost regular nodes is not yet covered. Each node appears weight/gcd times, the array
  * is repeated for smoothness and shuffled with a PRNG seeded once per plugin instance.
@@ -59,14 +60,15 @@ export class Balancer {
 
   /**
    * The nodes to try for one chunk: the round-robin cursor walks the array at most once around,
-   * skipping unavailable nodes; it stays on the node that took the chunk.
+   * skipping unavailable nodes (and nodes service discovery removed meanwhile); it stays on the node
+   * that took the chunk.
    */
   *select(): Generator<ForwardNode> {
     const array = this.array;
     for (let i = 0; i < array.length; i++) {
       this.rr = (this.rr + 1) % array.length;
       const n = array[this.rr]!;
-      if (n.available) yield n;
+      if (n.available && !n.retired) yield n;
     }
   }
 }

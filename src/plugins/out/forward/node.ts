@@ -1,5 +1,6 @@
 /**
- * One `<server>` of out_forward and its explicit state machine:
+ * One destination of out_forward (a `<server>` or a server service discovery found) and its explicit
+ * state machine:
  *
  *   up       available and used by the balancer
  *   suspect  available, but a send/connect/heartbeat failed or heartbeats went quiet since the last
@@ -15,23 +16,29 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
+import { defineParams, p, type ParamsOf } from '../../../config/schema.js';
 import { ClientHandshake } from '../../../protocol/handshake.js';
 import { FailureDetector } from './phi.js';
 
 export type NodeState = 'up' | 'suspect' | 'down' | 'standby';
 export type HeartbeatType = 'transport' | 'udp' | 'none';
 
-/** What a node needs of the `<server>` section. */
-export interface ServerConfig {
-  readonly host: string;
-  readonly port: number;
-  readonly weight: number;
-  readonly standby: boolean;
-  readonly name: string | null;
-  readonly shared_key: string | null;
-  readonly username: string;
-  readonly password: string;
-}
+/**
+ * One destination: the parameters of `<server>`, of static service discovery's `<service>` and of
+ * an entry in a service discovery file (Fluentd's `<server>` / `Service` fields and defaults).
+ */
+export const serverParams = defineParams({
+  host: p.string({ required: true, desc: 'Receiver host name or address' }),
+  name: p.string({ default: null, desc: 'Name in logs (default host:port); TLS name when host is an IP' }),
+  port: p.integer({ default: 24224, min: 1, max: 65535, desc: 'Receiver port (TCP data and heartbeats, UDP heartbeats)' }),
+  shared_key: p.string({ default: null, secret: true, desc: 'Handshake key of this server (default: <security> shared_key)' }),
+  username: p.string({ default: '', desc: 'User for user_auth' }),
+  password: p.string({ default: '', secret: true, desc: 'Password for user_auth' }),
+  standby: p.bool({ default: false, desc: 'Used only while regular servers are down' }),
+  weight: p.integer({ default: 60, min: 0, desc: 'Load-balancing weight (0 excludes the server)' }),
+});
+/** What a node needs of a `<server>` (or a discovered service). */
+export type ServerConfig = ParamsOf<typeof serverParams>;
 
 export interface ClientSecurity {
   readonly self_hostname: string;
@@ -87,6 +94,12 @@ export class ForwardNode {
   state: NodeState;
   /** Set by the balancer: the node is in the weight array (always true for a used primary). */
   inUse = false;
+  /** Set by service discovery: the node left the server list and gets no new chunk. */
+  retired = false;
+  /** Sends under way to this node (service discovery drops a removed node once none is left). */
+  sending = 0;
+  /** Keys of the kept-alive connections opened to this node (closed when the node is dropped). */
+  readonly poolKeys = new Set<string>();
   private up = true;
   private suspicion: string | null = null;
   private readonly failure: FailureDetector;

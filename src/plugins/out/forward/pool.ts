@@ -47,11 +47,28 @@ export class SocketPool {
     }
   }
 
-  /** After an ack: closes a connection that is past its age and has nothing left in flight. */
+  /**
+   * After an ack: closes a connection that has nothing left in flight and is past its age or no
+   * longer pooled (its node was removed by service discovery).
+   */
   release(s: ForwardSocket): void {
-    if (s.pending.size === 0 && !this.usable(s)) {
+    if (s.pending.size === 0 && (!this.usable(s) || !this.has(s))) {
       this.remove(s);
       s.end();
+    }
+  }
+
+  has(s: ForwardSocket): boolean {
+    for (const list of this.byKey.values()) if (list.includes(s)) return true;
+    return false;
+  }
+
+  /** A removed node's connections: out of the pool now, closed once nothing is in flight on them. */
+  drop(keys: Iterable<string>): void {
+    for (const key of keys) {
+      const list = this.byKey.get(key) ?? [];
+      this.byKey.delete(key);
+      for (const s of list) if (s.pending.size === 0) s.end();
     }
   }
 

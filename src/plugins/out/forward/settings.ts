@@ -36,6 +36,7 @@ interface CheckedConfig extends TlsConfig {
   readonly time_as_integer: boolean;
   readonly compress: string;
   readonly server: ReadonlyArray<{ readonly host: string; readonly weight: number }>;
+  readonly service_discovery: readonly unknown[];
 }
 
 export const TLS_VERSIONS = ['TLSv1_1', 'TLSv1_2', 'TLSv1_3', 'TLS1_1', 'TLS1_2', 'TLS1_3'] as const;
@@ -61,7 +62,12 @@ export function validateForward(c: CheckedConfig): ValidationProblem[] {
     out.push({ param: 'dns_round_robin', message: 'dns_round_robin cannot be used with heartbeat_type udp; use transport or none' });
   }
   if (c.compress === 'zstd' && !zstdAvailable) out.push({ param: 'compress', message: 'compress zstd needs a Node.js with zlib zstd support; use gzip' });
-  if (c.server.length > 0 && c.server.every((s) => s.weight === 0)) out.push({ param: '<server>', message: 'every <server> has weight 0: no node could ever be used' });
+  if (c.server.length === 0 && c.service_discovery.length === 0) {
+    out.push({ param: '<server>', message: 'at least one <server> or <service_discovery> section is required' });
+  }
+  if (c.server.length > 0 && c.service_discovery.length === 0 && c.server.every((s) => s.weight === 0)) {
+    out.push({ param: '<server>', message: 'every <server> has weight 0: no node could ever be used' });
+  }
   for (const key of ['tls_cert_thumbprint', 'tls_cert_logical_store_name'] as const) {
     if (c[key] !== null) out.push({ param: key, message: `${key} uses the Windows certificate store, which is not supported` });
   }
