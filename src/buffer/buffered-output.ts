@@ -8,8 +8,7 @@
  */
 import type { Logger } from 'pino';
 import { errorMessage, ThrottledError, UnrecoverableError } from '../core/errors.js';
-import type { EventStream, Record_ } from '../core/event-stream.js';
-import type { Time } from '../core/event-time.js';
+import { entryTime, type EventStream, type Record_ } from '../core/event-stream.js';
 import type { PluginMetrics } from '../core/metrics.js';
 import type { OutputInstance } from '../core/plugin.js';
 import { decode } from '../protocol/msgpack.js';
@@ -118,7 +117,8 @@ export class BufferedOutput implements OutputInstance, BufferControl {
 
   /** A single record larger than a chunk: to @ERROR (or logged), once. */
   private refuse(tag: string, o: OversizedEntry): void {
-    const [time, record] = decode(o.entry) as [Time, Record_];
+    const [t, record] = decode(o.entry) as [unknown, Record_];
+    const time = entryTime(t);
     const limit = this.buffer.limits.chunkLimitSize;
     this.m.countDrop('record_over_chunk_limit');
     this.o.emitError(tag, time, record, new BufferOverflowError(`a ${o.size} bytes record (nth: ${o.nth}) is larger than buffer chunk limit size (${limit})`));

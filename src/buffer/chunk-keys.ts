@@ -7,6 +7,7 @@ import { toArray } from '../config/types.js';
 import { EventStream } from '../core/event-stream.js';
 import type { Event, Record_ } from '../core/event-stream.js';
 import { timeSeconds } from '../core/event-time.js';
+import { WholeFloat } from '../core/float.js';
 import { parseOffset } from '../core/strftime.js';
 import type { ChunkMetadata } from './chunk.js';
 import { metadataKey } from './chunk.js';
@@ -105,8 +106,9 @@ export class ChunkKeys {
       variables = {};
       for (let i = 0; i < this.keys.length; i++) {
         let v: unknown = record;
-        for (const part of this.paths[i]!) v = v !== null && typeof v === 'object' ? (v as Record_)[part] : undefined;
-        variables[this.keys[i]!] = v === undefined || v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+        for (const part of this.paths[i]!) v = v !== null && typeof v === 'object' && !(v instanceof WholeFloat) ? (v as Record_)[part] : undefined;
+        // a float prints as Ruby's to_s (`2.0`): WholeFloat#toString
+        variables[this.keys[i]!] = v === undefined || v === null ? '' : typeof v === 'object' && !(v instanceof WholeFloat) ? JSON.stringify(v) : String(v);
       }
     }
     return { tag: this.tag ? tag : null, timekey: this.time ? this.alignTime(sec) : null, variables, seq: 0 };

@@ -6,6 +6,7 @@
  * accepted on read.
  */
 import type { ChunkMetadata, ChunkProgress, ChunkState } from './chunk.js';
+import { numberOf, WholeFloat } from '../core/float.js';
 import { decode, encode } from '../protocol/msgpack.js';
 
 export const META_SUFFIX = '.meta';
@@ -100,12 +101,13 @@ export function encodeMeta(m: ChunkMeta): Buffer {
 }
 
 function isMap(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array) && !(v instanceof WholeFloat);
 }
 
 function intOrNull(v: unknown): number | null | undefined {
   if (v === null || v === undefined) return null;
-  return typeof v === 'number' && Number.isFinite(v) ? Math.floor(v) : undefined;
+  const n = numberOf(v);
+  return n !== null && Number.isFinite(n) ? Math.floor(n) : undefined;
 }
 
 /** Parses a `.meta` file; a string result is the reason it is unusable. */
@@ -123,9 +125,11 @@ export function decodeMeta(buf: Buffer): ChunkMeta | string {
     return `meta is not valid msgpack (${e instanceof Error ? e.message : String(e)})`;
   }
   if (!isMap(raw)) return 'meta is not a map';
-  const { id, c, m, s, tag, timekey, variables, seq, progress } = raw;
+  const { id, tag, timekey, variables, seq, progress } = raw;
+  // numbers another writer may have stored as floats (a whole one decodes to a WholeFloat)
+  const c = numberOf(raw.c), m = numberOf(raw.m), s = numberOf(raw.s);
   if (!(id instanceof Uint8Array) || id.length !== 16) return 'meta has no 16-byte id';
-  if (typeof c !== 'number' || typeof m !== 'number') return 'meta has no created/modified time';
+  if (c === null || m === null) return 'meta has no created/modified time';
   const tk = intOrNull(timekey);
   const sq = intOrNull(seq);
   if (tk === undefined || sq === undefined) return 'meta has a non-integer timekey or seq';
@@ -135,12 +139,12 @@ export function decodeMeta(buf: Buffer): ChunkMeta | string {
   if (variables) {
     vars = {};
     // Fluentd stores record values as they were (numbers too); placeholders want strings.
-    for (const [k, v] of Object.entries(variables)) vars[k] = typeof v === 'string' ? v : JSON.stringify(v) ?? '';
+    for (const [k, v] of Object.entries(variables)) vars[k] = typeof v === 'string' ? v : v instanceof WholeFloat ? v.toString() : JSON.stringify(v) ?? '';
   }
   return {
     metadata: { tag: tag ?? null, timekey: tk, variables: vars, seq: sq ?? 0 },
     id: Buffer.from(id.buffer, id.byteOffset, id.byteLength),
-    records: typeof s === 'number' && s >= 0 ? Math.floor(s) : 0,
+    records: s !== null && s >= 0 ? Math.floor(s) : 0,
     createdAt: Math.floor(c),
     modifiedAt: Math.floor(m),
     progress: isMap(progress) ? progress : null,

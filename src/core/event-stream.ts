@@ -1,10 +1,19 @@
 import { decodeAll, encode } from '../protocol/msgpack.js';
 import type { Time } from './event-time.js';
+import { WholeFloat } from './float.js';
 
 export type Record_ = Record<string, unknown>;
 export interface Event {
   time: Time;
   record: Record_;
+}
+
+/**
+ * The time of a decoded entry. A float time (old Fluent Bit sends `1700000000.0`) decodes to a
+ * WholeFloat when whole; it is read as its number, as before floats were kept.
+ */
+export function entryTime(t: unknown): Time {
+  return t instanceof WholeFloat ? t.value : (t as Time);
 }
 
 /**
@@ -61,8 +70,8 @@ export class EventStream {
       const values = decodeAll(this.packedBuf!);
       const out: Event[] = new Array(values.length);
       for (let i = 0; i < values.length; i++) {
-        const entry = values[i] as [Time, Record_];
-        out[i] = { time: entry[0], record: entry[1] };
+        const entry = values[i] as [unknown, Record_];
+        out[i] = { time: entryTime(entry[0]), record: entry[1] };
       }
       this.decoded = out;
     }

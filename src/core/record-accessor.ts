@@ -4,6 +4,7 @@
  */
 import { parseAccessor } from '../expr/record-accessor.js';
 import type { Record_ } from './event-stream.js';
+import { WholeFloat } from './float.js';
 
 export { AccessorError } from '../expr/record-accessor.js';
 
@@ -11,7 +12,7 @@ export type RecordAccessor = (record: Record_) => unknown;
 
 function step(v: unknown, s: string | number): unknown {
   if (typeof s === 'number') return Array.isArray(v) ? v[s] : undefined;
-  if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) return undefined;
+  if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array || v instanceof WholeFloat) return undefined;
   return Object.hasOwn(v, s) ? (v as Record_)[s] : undefined;
 }
 

@@ -2,6 +2,7 @@
  * Fluentd's record_accessor syntax for naming a field: `foo` (a top-level key, dots and all),
  * `$.a.b`, `$.a[0]`, `$['a']['b c']`, `$["a"]`. Parsed once at configure time into a path.
  */
+import { WholeFloat } from '../core/float.js';
 import { setOwn } from './values.js';
 
 export type AccessorPath = Array<string | number>;
@@ -34,7 +35,7 @@ export function parseAccessor(text: string): AccessorPath {
   return path;
 }
 
-const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array);
+const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array) && !(v instanceof WholeFloat);
 
 /**
  * Deletes the field at `path` from `record` (a record this caller owns). Missing paths are ignored.

@@ -1,6 +1,6 @@
 /** Ruby Time for the evaluator: `Time.at`, `time.strftime(…)`, `utc`, `getlocal`, `iso8601` … */
 import { parseOffset, strftime } from '../core/strftime.js';
-import { className, fail, float, isFloat, isInt, isStr, numOf, REventTime, RFloat, RTime, timeToS } from './values.js';
+import { className, fail, float, isFloat, isInt, isNum, isStr, numOf, REventTime, RTime, timeToS } from './values.js';
 
 /** `Time.at(x)`: a number of seconds, an EventTime or a Time, shown in the local zone. */
 export function timeAt(x: unknown): RTime {
@@ -105,7 +105,7 @@ function iso8601(t: RTime, n: unknown): string {
 /** `time + n`, `time - n`, `time - time`. */
 export function timeArith(op: string, t: RTime, other: unknown): unknown {
   if (op === '-' && other instanceof RTime) return float(t.sec - other.sec + (t.nsec - other.nsec) / 1e9);
-  if (typeof other !== 'number' && !(other instanceof RFloat)) return fail(`can't convert ${className(other)} into an exact number`);
+  if (!isNum(other)) return fail(`can't convert ${className(other)} into an exact number`);
   const delta = (op === '+' ? 1 : -1) * numOf(other);
   const whole = Math.floor(delta);
   let sec = t.sec + whole;

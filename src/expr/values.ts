@@ -1,11 +1,13 @@
 /**
  * The evaluator's value model: Ruby values over plain JS data. nil is `null`; Integer is an integral
- * JS number; Float is an `RFloat` (or any non-integral number, as records carry them); String, Array,
+ * JS number; Float is an `RFloat` (or any non-integral number, as records carry them; a record's
+ * WholeFloat is read as an RFloat and a whole RFloat result is written back as one); String, Array,
  * true/false are themselves; a Hash is a `Map` (built by the evaluator) or a record object (only own
  * keys are ever read). Time, EventTime, Range and Regexp have small wrapper classes.
  */
 import { EventTime } from '../core/event-time.js';
 import { RecordError } from '../core/errors.js';
+import { floatData, floatToS, WholeFloat } from '../core/float.js';
 import { strftime } from '../core/strftime.js';
 
 export class RFloat {
@@ -44,8 +46,8 @@ export function fail(message: string): never {
 export const isNil = (v: unknown): v is null | undefined => v === null || v === undefined;
 export const isStr = (v: unknown): v is string => typeof v === 'string';
 export const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
-export const isFloat = (v: unknown): boolean => v instanceof RFloat || (typeof v === 'number' && !Number.isInteger(v));
-export const isNum = (v: unknown): boolean => typeof v === 'number' || v instanceof RFloat;
+export const isFloat = (v: unknown): boolean => v instanceof RFloat || (typeof v === 'number' && !Number.isInteger(v)) || v instanceof WholeFloat;
+export const isNum = (v: unknown): boolean => typeof v === 'number' || v instanceof RFloat || v instanceof WholeFloat;
 export const isArr = (v: unknown): v is unknown[] => Array.isArray(v);
 
 export function isHash(v: unknown): v is RHash {
@@ -59,6 +61,7 @@ export function isHash(v: unknown): v is RHash {
 export function numOf(v: unknown): number {
   if (typeof v === 'number') return v;
   if (v instanceof RFloat) return v.v;
+  if (v instanceof WholeFloat) return v.value;
   if (v instanceof REventTime) return v.sec;
   return fail(`${className(v)} can't be coerced into a number`);
 }
@@ -70,6 +73,7 @@ export function fromData(v: unknown): unknown {
   if (v === undefined) return null;
   if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('utf8');
   if (v instanceof EventTime) return new REventTime(v.sec, v.nsec);
+  if (v instanceof WholeFloat) return new RFloat(v.value);
   return v;
 }
 
@@ -116,19 +120,7 @@ export function describe(v: unknown): string {
 export const truthy = (v: unknown): boolean => v !== null && v !== undefined && v !== false;
 
 /** Float#to_s: `5.0`, `1.5`, `1.0e+16`, `1.0e-05`. */
-export function floatToS(n: number): string {
-  if (Number.isNaN(n)) return 'NaN';
-  if (!Number.isFinite(n)) return n > 0 ? 'Infinity' : '-Infinity';
-  if (n === 0) return Object.is(n, -0) ? '-0.0' : '0.0';
-  const a = Math.abs(n);
-  if (a >= 1e16 || a < 1e-4) {
-    const [m, e] = n.toExponential().split('e') as [string, string];
-    const exp = Number(e);
-    return `${m.includes('.') ? m : `${m}.0`}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
-  }
-  const s = String(n);
-  return s.includes('.') ? s : `${s}.0`;
-}
+export { floatToS };
 
 export function timeToS(t: RTime): string {
   return strftime(t.zone === 'utc' ? '%Y-%m-%d %H:%M:%S UTC' : '%Y-%m-%d %H:%M:%S %z', t.sec, t.nsec, t.zone);
@@ -185,10 +177,10 @@ export function setOwn(obj: Record<string, unknown>, key: string, value: unknown
   else obj[key] = value;
 }
 
-/** An evaluation result made into record data: Float → number, Time → its to_s, Hash → object. */
+/** An evaluation result made into record data: Float → number (WholeFloat when whole), Time → its to_s, Hash → object. */
 export function toData(v: unknown): unknown {
   if (v === undefined) return null;
-  if (v instanceof RFloat) return v.v;
+  if (v instanceof RFloat) return floatData(v.v);
   if (v instanceof RTime) return timeToS(v);
   if (v instanceof REventTime) return new EventTime(v.sec, v.nsec);
   if (v instanceof RRange || v instanceof RRegex) return toS(v);

@@ -2,11 +2,13 @@
  * Formatters (`<format>` sections): turn one event into a line. Declared once here and composed
  * into the schemas of the outputs that write text (stdout, file, Firehose …).
  */
+import { randomBytes } from 'node:crypto';
 import { p } from '../config/schema.js';
 import type { ParamsOf } from '../config/schema.js';
 import type { Record_ } from '../core/event-stream.js';
 import type { Time } from '../core/event-time.js';
 import { timeNanos, timeSeconds } from '../core/event-time.js';
+import { WholeFloat, wholeFloatJson } from '../core/float.js';
 import { strftime } from '../core/strftime.js';
 
 export const FORMAT_TYPES = ['stdout', 'json', 'ltsv', 'single_value', 'hash', 'csv', 'tsv', 'out_file'] as const;
@@ -30,15 +32,45 @@ export const formatParams = {
 export type FormatConfig = ParamsOf<typeof formatParams>;
 export type Formatter = (tag: string, time: Time, record: Record_) => string;
 
-/** JSON with binary values rendered as UTF-8 text, as Fluentd's JSON formatter does for msgpack bin. */
-export function toJson(record: unknown): string {
-  return JSON.stringify(record, (_k, v: unknown) => (v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('utf8') : v));
+/**
+ * Stands in for a whole float during JSON.stringify (Node 20 has no JSON.rawJSON): the replacer
+ * returns `FLOAT_MARK + "2.0"`, and one pass afterwards swaps each `"<mark>2.0"` for `2.0`. The
+ * random nonce keeps record text from ever matching; the pass runs only when a float was seen.
+ */
+const FLOAT_MARK = `@lf-float-${randomBytes(12).toString('hex')}:`;
+const FLOAT_STRING = new RegExp(`"${FLOAT_MARK}([^"]*)"`, 'g');
+let sawFloat = false;
+
+function jsonReplacer(this: unknown, key: string, v: unknown): unknown {
+  if (typeof v === 'number') {
+    // WholeFloat#toJSON already ran, so the holder tells a whole float from an integer
+    if (Number.isInteger(v) && (this as Record<string, unknown>)[key] instanceof WholeFloat) {
+      sawFloat = true;
+      return FLOAT_MARK + wholeFloatJson(v);
+    }
+    return v;
+  }
+  return v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('utf8') : v;
 }
 
+/**
+ * JSON as Fluentd's JSON formatter (Oj compat mode) writes it: binary values as UTF-8 text, and
+ * whole floats with their `.0` (`{"i":2,"f":2.0}`).
+ */
+export function toJson(record: unknown): string {
+  sawFloat = false;
+  const text = JSON.stringify(record, jsonReplacer);
+  if (!sawFloat) return text;
+  sawFloat = false;
+  return text.replace(FLOAT_STRING, '$1');
+}
+
+/** Ruby `to_s` of a field value (ltsv, single_value, csv/tsv); containers as JSON. */
 function valueText(v: unknown): string {
   if (v === null || v === undefined) return '';
   if (typeof v === 'string') return v;
   if (v instanceof Uint8Array) return Buffer.from(v).toString('utf8');
+  if (v instanceof WholeFloat) return v.toString();
   return typeof v === 'object' ? toJson(v) : String(v);
 }
 

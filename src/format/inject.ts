@@ -10,6 +10,7 @@ import type { ParamsOf } from '../config/schema.js';
 import type { Record_ } from '../core/event-stream.js';
 import type { Time } from '../core/event-time.js';
 import { timeNanos, timeSeconds } from '../core/event-time.js';
+import { floatData } from '../core/float.js';
 import { strftime } from '../core/strftime.js';
 
 export const TIME_TYPES = ['float', 'unixtime', 'unixtime_millis', 'unixtime_micros', 'unixtime_nanos', 'string'] as const;
@@ -44,7 +45,8 @@ function timeFormatter(c: InjectConfig): (t: Time) => unknown {
   const sec = timeSeconds;
   const ns = timeNanos;
   switch (c.time_type) {
-    case 'float': return (t) => sec(t) + Math.floor(ns(t) / 1000) / 1e6; // microsecond precision, as Fluentd
+    // microsecond precision, as Fluentd; a Float even at a whole second (`1700000000.0`)
+    case 'float': return (t) => floatData(sec(t) + Math.floor(ns(t) / 1000) / 1e6);
     case 'unixtime': return (t) => sec(t);
     case 'unixtime_millis': return (t) => sec(t) * 1000 + Math.floor(ns(t) / 1e6);
     case 'unixtime_micros': return (t) => sec(t) * 1e6 + Math.floor(ns(t) / 1e3);

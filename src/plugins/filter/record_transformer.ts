@@ -8,6 +8,7 @@ import { defineParams, p, type ParamsOf } from '../../config/schema.js';
 import type { Event, Record_ } from '../../core/event-stream.js';
 import { EventStream } from '../../core/event-stream.js';
 import { EventTime, timeFromFloat, type Time } from '../../core/event-time.js';
+import { WholeFloat } from '../../core/float.js';
 import { RecordError } from '../../core/errors.js';
 import { LogThrottle } from '../../core/log.js';
 import { defineFilter, type ValidationProblem } from '../../core/plugin.js';
@@ -60,6 +61,7 @@ function compile(c: RecordTransformerConfig): Compiled {
 function toFloat(v: unknown): number {
   if (v === null || v === undefined) return 0;
   if (typeof v === 'number') return v;
+  if (v instanceof WholeFloat) return v.value;
   if (typeof v === 'string') return strToF(v).v;
   if (v instanceof EventTime) return v.toNumber();
   throw new RecordError(`undefined method \`to_f' for ${describe(v)}`);

@@ -5,6 +5,7 @@
 import type { Record_ } from '../../../core/event-stream.js';
 import { errorMessage, ProtocolError } from '../../../core/errors.js';
 import { EventTime, timeFromFloat, type Time } from '../../../core/event-time.js';
+import { numberOf, WholeFloat } from '../../../core/float.js';
 import { decodeAll } from '../../../protocol/msgpack.js';
 import type { Params } from './form.js';
 
@@ -22,7 +23,7 @@ export interface RecordOptions {
 }
 
 function isRecord(v: unknown): v is Record_ {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array) && !(v instanceof EventTime);
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array) && !(v instanceof EventTime) && !(v instanceof WholeFloat);
 }
 
 /** An object is one record, an array gives its object elements; anything else gives none. */
@@ -100,6 +101,7 @@ export function eventTime(record: Record_, timeParam: Buffer | undefined, o: Rec
   if (!o.keepTimeKey) delete record[o.timeKey];
   if (t === null || t === undefined || t === false) return EventTime.now();
   if (t instanceof EventTime) return t;
-  if (typeof t === 'number' && Number.isFinite(t)) return timeFromFloat(t);
+  const n = numberOf(t); // msgpack 1700000000.0 is a WholeFloat
+  if (n !== null && Number.isFinite(n)) return timeFromFloat(n);
   throw new ProtocolError(`'${o.timeKey}' field must be a number of seconds since the epoch, got ${JSON.stringify(t) ?? typeof t}`);
 }

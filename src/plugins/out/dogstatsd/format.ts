@@ -7,6 +7,7 @@
  * non-numeric sample_rate) are skipped with a reason instead of failing the whole chunk.
  */
 import type { Record_ } from '../../../core/event-stream.js';
+import { numberOf, WholeFloat } from '../../../core/float.js';
 import { recordAccessor } from '../../../core/record-accessor.js';
 import { toS, truthy } from '../../../expr/values.js';
 
@@ -75,7 +76,7 @@ function take(record: Record_, key: string): unknown {
 function tagsOf(source: unknown): string[] | null {
   if (source === null || source === undefined) return [];
   if (Array.isArray(source)) return source.map((x) => (Array.isArray(x) ? tagText(x[0], x[1]) : tagText(x, null)));
-  if (typeof source === 'object' && !(source instanceof Uint8Array)) return Object.entries(source as Record_).map(([k, v]) => tagText(k, v));
+  if (typeof source === 'object' && !(source instanceof Uint8Array) && !(source instanceof WholeFloat)) return Object.entries(source as Record_).map(([k, v]) => tagText(k, v));
   return null;
 }
 
@@ -126,7 +127,7 @@ export function formatRecord(tag: string, record: Record_, o: FormatOptions): Fo
 
   let rateText = '';
   if (truthy(rateRaw)) {
-    const rate = typeof rateRaw === 'number' ? rateRaw : typeof rateRaw === 'string' && rateRaw.trim() !== '' ? Number(rateRaw) : NaN;
+    const rate = numberOf(rateRaw) ?? (typeof rateRaw === 'string' && rateRaw.trim() !== '' ? Number(rateRaw) : NaN);
     if (Number.isNaN(rate)) return { kind: 'skip', reason: 'sample_rate is not a number' };
     if (rate !== 1) {
       if (!(o.random() < rate)) return { kind: 'sampled_out' };

@@ -2,10 +2,11 @@
  * The size of `record.to_msgpack` as Ruby's msgpack writes it (fluent-plugin-flowcounter's
  * `count_keys *`): smallest headers (str8 allowed), non-negative integers in the smallest uint form,
  * negative ones in the smallest int form, every float as float64. Computed straight from packed
- * entries without decoding (so float-ness is known), or from decoded values (where an integral
- * float cannot be told from an integer and counts as one).
+ * entries without decoding, or from decoded values (an integral float decodes to a WholeFloat, so
+ * float-ness is known there too).
  */
 import { EventTime } from '../../../core/event-time.js';
+import { WholeFloat } from '../../../core/float.js';
 
 const uintSize = (v: number): number => (v < 128 ? 1 : v < 256 ? 2 : v < 65536 ? 3 : v < 4294967296 ? 5 : 9);
 const negSize = (v: number): number => (v >= -32 ? 1 : v >= -128 ? 2 : v >= -32768 ? 3 : v >= -2147483648 ? 5 : 9);
@@ -112,6 +113,7 @@ export function valueSize(v: unknown): number {
   }
   if (typeof v === 'bigint') return v >= 0n ? (v < 4294967296n ? uintSize(Number(v)) : 9) : (v >= -2147483648n ? negSize(Number(v)) : 9);
   if (v instanceof EventTime) return 10;
+  if (v instanceof WholeFloat) return 9; // float64
   if (v instanceof Uint8Array) return binHeader(v.byteLength) + v.byteLength;
   if (Array.isArray(v)) {
     let s = containerHeader(v.length);

@@ -8,6 +8,7 @@
 import { deflateSync, gzipSync } from 'node:zlib';
 import type { Record_ } from '../../../core/event-stream.js';
 import type { Time } from '../../../core/event-time.js';
+import { WholeFloat } from '../../../core/float.js';
 import type { Formatter } from '../../../format/formatter.js';
 import { toJson } from '../../../format/formatter.js';
 import type { Injector } from '../../../format/inject.js';
@@ -47,11 +48,11 @@ export function withNewLine(b: Buffer): Buffer {
   return out;
 }
 
-/** Ruby `to_s` of a data_key value: strings and binary as they are, other values as JSON. */
+/** Ruby `to_s` of a data_key value: strings and binary as they are, numbers as to_s (`2.0`), containers as JSON. */
 function valueBytes(v: unknown): Buffer {
   if (typeof v === 'string') return Buffer.from(v, 'utf8');
   if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-  if (typeof v === 'object') return Buffer.from(toJson(v), 'utf8');
+  if (typeof v === 'object' && !(v instanceof WholeFloat)) return Buffer.from(toJson(v), 'utf8');
   return Buffer.from(String(v), 'utf8');
 }
 
