@@ -11,6 +11,7 @@ import { defineParams, p, type ParamsOf } from '../../config/schema.js';
 import { errorMessage } from '../../core/errors.js';
 import { EventStream, type Record_ } from '../../core/event-stream.js';
 import { EventTime } from '../../core/event-time.js';
+import { floatData, type WholeFloat } from '../../core/float.js';
 import { LogThrottle } from '../../core/log.js';
 import { defineOutput, type OutputInstance, type PluginContext, type ValidationProblem } from '../../core/plugin.js';
 import { toS } from '../../expr/values.js';
@@ -56,9 +57,9 @@ interface Counter {
   bytes: number;
 }
 
-/** floor(v × 100 / step) / 100, as Ruby computes it. */
-export function rate(v: number, stepSec: number): number {
-  return Math.floor((v * 100.0) / (1.0 * stepSec)) / 100.0;
+/** floor(v × 100 / step) / 100, as Ruby computes it: a Float, so `5.0` stays `5.0` downstream. */
+export function rate(v: number, stepSec: number): number | WholeFloat {
+  return floatData(Math.floor((v * 100.0) / (1.0 * stepSec)) / 100.0);
 }
 
 export class FlowCounterOutput implements OutputInstance {

@@ -6,6 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventTime } from '../../../src/core/event-time.js';
+import { numberOf, WholeFloat } from '../../../src/core/float.js';
 import { rate } from '../../../src/plugins/out/flowcounter.js';
 import { packedRecordsSize, valueSize } from '../../../src/plugins/out/flowcounter/record-size.js';
 import { encode } from '../../../src/protocol/msgpack.js';
@@ -44,8 +45,9 @@ async function summaries(n: number): Promise<Array<Record<string, unknown>>> {
 }
 
 /** The rate of `v` over some step between 1.0 and 1.6 s, as the plugin truncates it. */
-function plausibleRate(r: unknown, v: number): boolean {
-  if (typeof r !== 'number' || Math.abs(Math.round(r * 100) - r * 100) > 1e-6) return false;
+function plausibleRate(value: unknown, v: number): boolean {
+  const r = numberOf(value);
+  if (r === null || Math.abs(Math.round(r * 100) - r * 100) > 1e-6) return false;
   // floor(v·100/step) = k  ⇔  step ∈ (v·100/(k+1), v·100/k]
   const k = Math.round(r * 100);
   const lo = (v * 100) / (k + 1);
@@ -70,8 +72,8 @@ describe('flowcounter output', () => {
     expect(time.sec).toBeGreaterThanOrEqual(Math.floor(start) + 1);
     const next = (await summaries(4)).slice(2);
     expect(next).toEqual([
-      { count: 0, bytes: 0, count_rate: 0, bytes_rate: 0, tag: 'nginx.access' },
-      { count: 0, bytes: 0, count_rate: 0, bytes_rate: 0, tag: 'haproxy' },
+      { count: 0, bytes: 0, count_rate: new WholeFloat(0), bytes_rate: new WholeFloat(0), tag: 'nginx.access' },
+      { count: 0, bytes: 0, count_rate: new WholeFloat(0), bytes_rate: new WholeFloat(0), tag: 'haproxy' },
     ]);
     expect(fc().every((e) => e.tag === 'flowcount')).toBe(true);
   });
@@ -121,7 +123,7 @@ describe('flowcounter output', () => {
 
     d = await driver(conf('  aggregate all'));
     const [idle] = await summaries(1);
-    expect(idle).toEqual({ count: 0, count_rate: 0 });
+    expect(idle).toEqual({ count: 0, count_rate: new WholeFloat(0) }); // Ruby: {"count":0,"count_rate":0.0}
   });
 
   it('delete_idle true forgets tags after each interval', async () => {
@@ -148,13 +150,13 @@ describe('flowcounter output', () => {
 });
 
 describe('flowcounter arithmetic', () => {
-  it('truncates rates to two decimals as Ruby does', () => {
-    expect(rate(600, 60)).toBe(10);
+  it('truncates rates to two decimals as Ruby does; a whole rate stays a Float (5.0)', () => {
+    expect(rate(600, 60)).toEqual(new WholeFloat(10));
     expect(rate(100, 60)).toBe(1.66);
     expect(rate(1000, 60)).toBe(16.66);
     expect(rate(3, 1.0004)).toBe(2.99);
     expect(rate(87, 1.0004)).toBe(86.96);
-    expect(rate(0, 1.3)).toBe(0);
+    expect(rate(0, 1.3)).toEqual(new WholeFloat(0));
   });
 
   it('sizes packed records as Ruby re-encodes them: float64 always, smallest uint/int, str8', () => {
