@@ -105,9 +105,10 @@ describe('service discovery from a file', () => {
     expect([seqs.size, duplicates, a.records().length]).toEqual([12, 0, 0]);
   });
 
-  it('a chunk in flight to a removed node is acked by it, not sent again; then the node is dropped', async () => {
+  /** A chunk sent to A (answering with `policy`), then the file lists B only: A drains. */
+  async function removeWhileInFlight(policy: RawReceiver['policy']) {
     const a = await RawReceiver.start();
-    a.policy = () => 1200; // ack late
+    a.policy = policy;
     const b = await startReceiver();
     const list = listFile();
     list.write([{ name: 'a', port: a.port }]);
@@ -116,6 +117,11 @@ describe('service discovery from a file', () => {
     await waitFor(() => a.messages.length === 1, 5000, 'the chunk at A');
     list.write([{ name: 'b', port: b.port }]);
     await waitFor(() => names(fwd) === 'b', 5000, 'the node list to become [b]');
+    return { a, b, fwd };
+  }
+
+  it('a chunk in flight to a removed node is acked by it, not sent again; then the node is dropped', async () => {
+    const { a, b, fwd } = await removeWhileInFlight(() => 1200); // A acks late
     expect(fwd.logs()).toMatch(/removing forwarding server 'a' .*in_flight=1/);
     expect(fwd.out.discovery.draining.map((n) => n.name)).toEqual(['a']);
     await settled(fwd);
@@ -126,16 +132,7 @@ describe('service discovery from a file', () => {
   });
 
   it('a chunk in flight to a removed node that goes away is rolled back and delivered by the new node', async () => {
-    const a = await RawReceiver.start();
-    a.policy = () => 'none'; // never acks
-    const b = await startReceiver();
-    const list = listFile();
-    list.write([{ name: 'a', port: a.port }]);
-    const fwd = await startForwarder(`${sdFile(list.path)}${ACKS}  ack_response_timeout 30\n${fastBuffer()}`);
-    await fwd.emit(range(1, 5));
-    await waitFor(() => a.messages.length === 1, 5000, 'the chunk at A');
-    list.write([{ name: 'b', port: b.port }]);
-    await waitFor(() => names(fwd) === 'b', 5000, 'the node list to become [b]');
+    const { a, b, fwd } = await removeWhileInFlight(() => 'none'); // A never acks
     expect(fwd.buffered.buffer.dequeued.size).toBe(1); // still waiting for A's ack
     await a.stop(); // A goes away with the chunk unacked
     const { seqs, duplicates } = await waitForSeqs(b.records, 5);
