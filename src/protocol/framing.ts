@@ -15,6 +15,7 @@ import { ProtocolError } from '../core/errors.js';
 import { decode, encode } from './msgpack.js';
 import { EMPTY, EntryNormalizer, type Normalized } from './entries.js';
 import { JsonScanner } from './json-scan.js';
+import { parseJsonKeepingFloats } from './json-parse.js';
 import { zstdDecompress } from './zstd.js';
 import {
   type Cursor, MsgType, ValueScanner, bytesEqual, newCursor, readArrayHeader, readBytes, readMapHeader, skipValue, typeOf,
@@ -242,7 +243,7 @@ export class ForwardDecoder {
   private interpretJson(s: number, e: number): ForwardRequest {
     let value: unknown;
     try {
-      value = JSON.parse(this.buf.toString('utf8', s, e));
+      value = parseJsonKeepingFloats(this.buf.toString('utf8', s, e));
     } catch (err) {
       throw new ForwardProtocolError('invalid_json', `invalid JSON: ${(err as Error).message}`);
     }

@@ -2,7 +2,8 @@
  * A whole float stays a Float end to end (in-process agent, real loopback sockets): a forward
  * event `{"f": 2.0}` (msgpack float64) is written by out_file as `"f":2.0`; after a
  * record_transformer it still leaves out_forward as a float64 (its computed fields too), and a
- * stream nobody decodes is forwarded byte for byte.
+ * stream nobody decodes is forwarded byte for byte. JSON inputs (in_http, forward's JSON mode) read
+ * `2.0` as a Float too.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -113,5 +114,47 @@ describe('float fidelity through the agent', () => {
     // test_sink: the decoded records keep the Float
     await waitFor(() => sink('fsink').chunks.length >= 1, 10000, 'a chunk in test_sink');
     expect(sink('fsink').chunks[0]!.records).toEqual([{ f: new WholeFloat(2), i: 2, g: 2.5, double: new WholeFloat(4), label: 'f=2.0' }]);
+  });
+
+  it('JSON inputs: in_http and forward in JSON mode read 2.0 as a Float (out_file prints it back)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'logferry-float-json-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const r = buildFromText(`
+<source>
+  @type forward
+  @id fin
+  port 0
+  bind 127.0.0.1
+</source>
+<source>
+  @type http
+  @id hin
+  port 0
+  bind 127.0.0.1
+</source>
+<match **>
+  @type file
+  path ${dir}/\${tag}
+  <format>
+    @type json
+  </format>
+  <buffer tag>
+    flush_mode immediate
+  </buffer>
+</match>
+`);
+    if (!r.agent) throw new Error(r.problems.map((p) => `${p.param ?? ''}: ${p.message}`).join('\n'));
+    const agent = r.agent;
+    await agent.start();
+    cleanup.push(() => agent.stop());
+    const port = (name: string) => (agent.plugins.find((p) => p.id === name)!.instance as unknown as { port: number }).port;
+    const res = await fetch(`http://127.0.0.1:${port('hin')}/http.a`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"f":2.0,"i":2,"e":1e2,"s":"1.0"}' });
+    expect(res.status).toBe(200);
+    const client = await RawClient.open(port('fin'));
+    cleanup.push(() => client.destroy());
+    await client.write(Buffer.from(`["json.a", ${T}, {"f": 3.0, "i": 3}]`));
+    const read = (tag: string) => waitFor(() => { try { return readFileSync(join(dir, `${tag}_0.log`), 'utf8'); } catch { return null; } }, 10000, `${tag}_0.log`);
+    expect(await read('http.a')).toBe('{"f":2.0,"i":2,"e":100.0,"s":"1.0"}\n');
+    expect(await read('json.a')).toBe('{"f":3.0,"i":3}\n');
   });
 });

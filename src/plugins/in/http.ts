@@ -118,6 +118,12 @@ export class HttpInput implements InputInstance {
     return { proto: 'tcp', address: this.c.bind, port: this.c.port };
   }
 
+  /** The port listened on (the configured one, or the ephemeral one with port 0); 0 before start. */
+  get port(): number {
+    const a = this.server?.address();
+    return a && typeof a === 'object' ? a.port : 0;
+  }
+
   async start(): Promise<void> {
     if (this.server) return;
     const claimed = await claimListener<Server>(this.spec, 'http'); // reload: the previous pipeline's socket and keep-alive connections

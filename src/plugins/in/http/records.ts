@@ -7,6 +7,7 @@ import { errorMessage, ProtocolError } from '../../../core/errors.js';
 import { EventTime, timeFromFloat, type Time } from '../../../core/event-time.js';
 import { numberOf, WholeFloat } from '../../../core/float.js';
 import { decodeAll } from '../../../protocol/msgpack.js';
+import { parseJsonKeepingFloats } from '../../../protocol/json-parse.js';
 import type { Params } from './form.js';
 
 /** `in_http` is the built-in reading of `json=` / `ndjson=` / `msgpack=` parameters. */
@@ -35,7 +36,7 @@ function recordsOf(v: unknown, out: Record_[]): void {
 function parseJson(text: string, out: Record_[], what = 'JSON'): void {
   let v: unknown;
   try {
-    v = JSON.parse(text);
+    v = parseJsonKeepingFloats(text);
   } catch (e) {
     throw new ProtocolError(`invalid ${what}: ${errorMessage(e)}`);
   }
