@@ -76,6 +76,7 @@ export function prepareBufferedOutput(def: BufferedOutputDefinition, el: ConfigE
   } catch (e) {
     problems.push({ ...where, code: 'LF_CONFIG_PARAM', message: `chunk keys: ${errorMessage(e)}` });
   }
+  if (!keyNames.includes('tag') && (def.buffer as BufferDefaults).impliedTag?.(pluginConfig)) keyNames = [...keyNames, 'tag'];
   problems.push(...ChunkKeys.validate(keyNames, config.timekey, where));
   for (const k of def.buffer.requiredKeys ?? []) {
     if (!keyNames.includes(k)) problems.push({ ...where, code: 'LF_CONFIG_PARAM', message: `${k} must be a chunk key of @type ${def.type}` });

@@ -105,6 +105,12 @@ export interface BufferDefaults<C = unknown> {
   chunkKeys: string[];
   /** Chunk keys the plugin cannot work without (out_forward: tag). */
   requiredKeys?: string[];
+  /**
+   * True when, with this config, the plugin needs each chunk's tag although Fluentd's version would
+   * not key chunks by it (it formats at emit time; chunks here keep `[time, record]`): `tag` is then
+   * added to the chunk keys (out_file printing the tag, an `<inject> tag_key`).
+   */
+  impliedTag?(config: C): boolean;
   /** Other `<buffer>` parameters with plugin-specific defaults. */
   defaults?: Partial<Omit<BufferConfig, 'arg'>>;
   /** True when the plugin commits chunks later (tryWrite + commit), e.g. waiting for acks. */

@@ -6,7 +6,7 @@
 import { gunzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { configProblems, driver, type Driver } from '../helpers/driver.js';
-import { firehoseMatch, firehoseOf, startConnectProxy } from '../helpers/firehose-agent.js';
+import { FAST_BUFFER, firehoseMatch, firehoseOf, startConnectProxy } from '../helpers/firehose-agent.js';
 import { FirehoseEndpoint, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY } from '../helpers/firehose-endpoint.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -35,7 +35,8 @@ describe('kinesis_firehose: records', () => {
 
   it('applies <inject>, <format> and data_key; compresses per record before the newline', async () => {
     d = await driver([
-      firehoseMatch({ pattern: 'app.inject', id: 'a', stream: 's-inject', endpoint: ep.url, extra: '<inject>\n tag_key tag\n time_key time\n utc true\n </inject>' }),
+      // chunk keys without tag (a record key): <inject> tag_key adds tag to them, so the tag is known
+      firehoseMatch({ pattern: 'app.inject', id: 'a', stream: 's-inject', endpoint: ep.url, extra: '<inject>\n tag_key tag\n time_key time\n utc true\n </inject>', buffer: FAST_BUFFER.replace('<buffer>', '<buffer a>') }),
       firehoseMatch({ pattern: 'app.ltsv', id: 'b', stream: 's-ltsv', endpoint: ep.url, extra: '<format>\n @type ltsv\n </format>' }),
       firehoseMatch({ pattern: 'app.single', id: 'c', stream: 's-single', endpoint: ep.url, extra: '<format>\n @type single_value\n message_key log\n </format>' }),
       firehoseMatch({ pattern: 'app.data', id: 'e', stream: 's-data', endpoint: ep.url, extra: 'data_key log' }),

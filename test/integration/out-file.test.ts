@@ -122,6 +122,26 @@ describe('out_file', () => {
     expect(readdirSync(dir)).toEqual([`app.${STAMP}.log`]);
   });
 
+  it('<buffer time> as Fluentd configs write it: each line still has its tag (chunks are split by tag too)', async () => {
+    const dir = tempDir();
+    await start(`path ${dir}/app\n  append true\n  ${BUFFER('time')}`);
+    const path = join(dir, `app.${STAMP}.log`);
+    await send('web.access', [{ who: 'web' }]);
+    await send('db.slow', [{ who: 'db' }]);
+    expect((await linesOf(path, 2)).sort()).toEqual([`${TIME_COL}\tdb.slow\t{"who":"db"}`, `${TIME_COL}\tweb.access\t{"who":"web"}`]);
+    expect(readdirSync(dir)).toEqual([`app.${STAMP}.log`]);
+  });
+
+  it('a format without the tag keeps Fluentd\'s default chunk key (time): two tags share one chunk and one file', async () => {
+    const dir = tempDir();
+    await start(`path ${dir}/app\n  <format>\n    @type json\n  </format>\n  <buffer>\n    timekey 1\n    timekey_wait 0\n    timekey_use_utc true\n    flush_mode interval\n    flush_interval 1\n  </buffer>`);
+    await post('web.access', [{ who: 'web' }]);
+    await post('db.slow', [{ who: 'db' }]);
+    const lines = await linesOf(join(dir, `app.${STAMP}_0.log`), 2);
+    expect(lines.sort()).toEqual(['{"who":"db"}', '{"who":"web"}']);
+    expect(readdirSync(dir)).toEqual([`app.${STAMP}_0.log`]); // one chunk: not split by tag
+  });
+
   it('expands ${tag} in path, one directory per tag', async () => {
     const dir = tempDir();
     await start(`path ${dir}/\${tag}/app\n  ${BUFFER()}`);
@@ -232,11 +252,6 @@ describe('out_file / secondary_file config errors (--dry-run)', () => {
     expect(r.stderr).toContain('insufficient timestamp placeholders');
   });
 
-  it('rejects a tag-printing format when tag is not a chunk key', async () => {
-    const r = await dryRun('@type file\n  path /tmp/x/app\n  <buffer time>\n    timekey 60\n  </buffer>');
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain('prints the tag');
-  });
 
   it('rejects a secondary_file basename with / and placeholders the primary keys lack', async () => {
     const primary = '@type file\n  path /tmp/x/app\n  <buffer tag,time>\n    timekey 60\n  </buffer>';

@@ -11,9 +11,10 @@
  * - Fluentd defaults out_file's `<buffer>` to `@type file` next to `path`. Buffer re-defaults are
  *   static here (no per-instance path), so the buffer stays `memory` unless `<buffer> @type file`
  *   (with a `path`, or `<system> root_dir` and `@id`) is configured.
- * - Chunks hold `[time, record]` entries only; the tag is known only when `tag` is a chunk key. So
- *   the default chunk keys are `tag,time` (Fluentd: `time`), and a `<buffer>` without `tag` is a
- *   config error when the format prints the tag (out_file with output_tag, stdout).
+ * - Chunks hold `[time, record]` entries only (Fluentd formats at emit time and stores lines), so
+ *   when the format prints the tag (out_file with output_tag, stdout) `tag` is added to the chunk
+ *   keys: chunks are split by tag as well, and without `append` one file is written per tag and
+ *   timekey where Fluentd writes one per timekey. The default chunk key is `time`, as in Fluentd.
  */
 import { mkdir, open, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -150,7 +151,7 @@ export default defineBufferedOutput({
   type: 'file',
   desc: 'Write events to files, one write per buffer chunk',
   params,
-  buffer: { chunkKeys: ['tag', 'time'], defaults: { timekey: 86400 } },
+  buffer: { chunkKeys: ['time'], defaults: { timekey: 86400 }, impliedTag: (c) => printsTag(formatConfig(c)) },
   validate(c): ValidationProblem[] {
     const problems: ValidationProblem[] = [];
     if (c.path.trim() === '') problems.push({ param: 'path', message: 'must not be empty' });
@@ -163,9 +164,6 @@ export default defineBufferedOutput({
     if (problem) throw new Error(problem);
     const template = pathTemplate(c, keys);
     const fc = formatConfig(c);
-    if (printsTag(fc) && !keys.tag) {
-      throw new Error(`<format> @type ${fc?.['@type'] ?? 'out_file'} prints the tag, which chunks keep only when tag is a chunk key: use <buffer tag,...>, or a format without the tag (e.g. output_tag false)`);
-    }
     const format = createFormatter(fc, { type: 'out_file' });
     const gzip = c.compress === 'gzip';
 

@@ -7,7 +7,8 @@
  * BufferedOutput retries it later, only the rest is sent: throttling costs time, not duplicates.
  *
  * Differences from the Ruby plugin (see README): records are formatted at flush time (chunks keep
- * `[time, record]`), so the default chunk key is `tag`; oversized records and records without
+ * `[time, record]`), so the default chunk key is `tag` (and `tag` is added to explicit chunk keys
+ * when `<inject> tag_key` needs it); oversized records and records without
  * `data_key` go to @ERROR instead of being dropped; `max_record_size` defaults to Firehose's real
  * limit (1,024,000 bytes); `drop_failed_records_after_batch_request_retries` defaults to false; the
  * SDK's own retries are off; waits jitter ±12.5 % (Ruby: ±16.7 %).
@@ -267,7 +268,7 @@ export default defineBufferedOutput({
   desc: 'Send events to Amazon Data Firehose (PutRecordBatch), retrying only the records that failed',
   params,
   // records are formatted at flush time: the tag must stay with the chunk for ${tag}, <inject> tag_key and @ERROR
-  buffer: { chunkKeys: ['tag'] },
+  buffer: { chunkKeys: ['tag'], impliedTag: (c) => injectsTag(c.inject) },
   validate(c): ValidationProblem[] {
     const problems: ValidationProblem[] = [];
     if ((c.aws_key_id === null) !== (c.aws_sec_key === null)) problems.push({ param: c.aws_key_id ? 'aws_sec_key' : 'aws_key_id', message: 'aws_key_id and aws_sec_key must be given together' });
@@ -285,7 +286,6 @@ export default defineBufferedOutput({
     const keys = ctx.buffer.keys;
     const problems = checkPlaceholders(c.delivery_stream_name, keys);
     if (problems.length > 0) throw new Error(`delivery_stream_name: ${problems.join('; ')}`);
-    if (injectsTag(c.inject) && !keys.tag) throw new Error('<inject> tag_key needs the tag, which chunks keep only when tag is a chunk key: use <buffer tag,...>');
     return new KinesisFirehoseOutput(c, ctx);
   },
 });
