@@ -26,6 +26,7 @@ const MINIMAL: Record<string, { kind: 'input' | 'filter' | 'output'; body: () =>
   grep: { kind: 'filter', body: () => '<regexp>\n key k\n pattern /./\n</regexp>' },
   record_transformer: { kind: 'filter', body: () => '<record>\n added 1\n</record>' },
   record_modifier: { kind: 'filter', body: () => '<record>\n added 1\n</record>' },
+  parser: { kind: 'filter', body: () => 'key_name k\n<parse>\n @type none\n</parse>' },
   stdout: { kind: 'output', body: () => '<format>\n @type json\n</format>' },
   null: { kind: 'output', body: () => '' },
   relabel: { kind: 'output', body: () => '@label @SINK' },
