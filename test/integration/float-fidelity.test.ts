@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WholeFloat } from '../../src/core/float.js';
-import type { ForwardInput } from '../../src/plugins/in/forward.js';
+import type { Agent } from '../../src/core/agent.js';
 import { decodeAll, encode } from '../../src/protocol/msgpack.js';
 import { buildFromText, sink } from '../helpers/agent.js';
 import { waitFor } from '../helpers/wait.js';
@@ -28,6 +28,19 @@ afterEach(async () => {
   await stopAll();
 });
 
+/** The agent built from `text`, started, stopped after the test. */
+async function started(text: string): Promise<Agent> {
+  const r = buildFromText(text);
+  if (!r.agent) throw new Error(r.problems.map((p) => `${p.param ?? ''}: ${p.message}`).join('\n'));
+  const agent = r.agent;
+  await agent.start();
+  cleanup.push(() => agent.stop());
+  return agent;
+}
+
+/** The port an input (forward, http) listens on. */
+const portOf = (agent: Agent, id: string): number => (agent.plugins.find((p) => p.id === id)!.instance as unknown as { port: number }).port;
+
 it('the client really sends float64 (the test encodes a WholeFloat as such)', () => {
   expect(encode({ f: new WholeFloat(2) })).toEqual(Buffer.concat([Buffer.from([0x81]), floatField('f', 2)]));
 });
@@ -37,7 +50,7 @@ describe('float fidelity through the agent', () => {
     const dir = mkdtempSync(join(tmpdir(), 'logferry-float-'));
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
     const rcv = await RawReceiver.start();
-    const r = buildFromText(`
+    const agent = await started(`
 <source>
   @type forward
   @id fin
@@ -81,11 +94,7 @@ describe('float fidelity through the agent', () => {
   </buffer>
 </match>
 `);
-    if (!r.agent) throw new Error(r.problems.map((p) => `${p.param ?? ''}: ${p.message}`).join('\n'));
-    const agent = r.agent;
-    await agent.start();
-    cleanup.push(() => agent.stop());
-    const port = (agent.plugins.find((p) => p.id === 'fin')!.instance as ForwardInput).port;
+    const port = portOf(agent, 'fin');
 
     const record = { f: new WholeFloat(2), i: 2, g: 2.5 };
     const entries = encode([T, record]);
@@ -119,7 +128,7 @@ describe('float fidelity through the agent', () => {
   it('JSON inputs: in_http and forward in JSON mode read 2.0 as a Float (out_file prints it back)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'logferry-float-json-'));
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-    const r = buildFromText(`
+    const agent = await started(`
 <source>
   @type forward
   @id fin
@@ -143,11 +152,7 @@ describe('float fidelity through the agent', () => {
   </buffer>
 </match>
 `);
-    if (!r.agent) throw new Error(r.problems.map((p) => `${p.param ?? ''}: ${p.message}`).join('\n'));
-    const agent = r.agent;
-    await agent.start();
-    cleanup.push(() => agent.stop());
-    const port = (name: string) => (agent.plugins.find((p) => p.id === name)!.instance as unknown as { port: number }).port;
+    const port = (name: string) => portOf(agent, name);
     const res = await fetch(`http://127.0.0.1:${port('hin')}/http.a`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"f":2.0,"i":2,"e":1e2,"s":"1.0"}' });
     expect(res.status).toBe(200);
     const client = await RawClient.open(port('fin'));
