@@ -84,13 +84,17 @@ export function answerGather(topic: string, fn: Answerer): () => void {
 }
 
 /**
- * Every worker's answer to `topic`, ordered by worker id. `self` is this process's worker id and
- * `local` its own answer: the only one without a supervisor, and what is left if the supervisor
- * does not reply.
+ * Every worker's answer to `topic`, ordered by worker id. `self` is this process's worker id, `workers`
+ * how many there are, and `local` this worker's own answer: the only one without a supervisor, and
+ * what is left (the others marked as not answering) if the supervisor does not reply.
  */
-export function gather<T>(topic: string, arg: string, self: number, local: (arg: string) => unknown): Promise<Array<WorkerAnswer<T>>> {
+export function gather<T>(topic: string, arg: string, self: number, workers: number, local: (arg: string) => unknown): Promise<Array<WorkerAnswer<T>>> {
   const own = () => answerWith(local, topic, arg).then((a) => [{ worker: self, ...a } as WorkerAnswer<T>]);
   if (!supervised()) return own();
+  const alone = () => own().then((mine) => [
+    ...mine,
+    ...Array.from({ length: workers }, (_, w) => w).filter((w) => w !== self).map((w) => ({ worker: w, error: `the supervisor did not answer within ${GATHER_TIMEOUT_MS} ms` })),
+  ]);
   listen();
   const id = nextId++;
   return new Promise((resolve) => {
@@ -99,7 +103,7 @@ export function gather<T>(topic: string, arg: string, self: number, local: (arg:
       pending.delete(id);
       resolve([...answers].sort((a, b) => a.worker - b.worker));
     };
-    const timer = setTimeout(() => void own().then(done), GATHER_TIMEOUT_MS);
+    const timer = setTimeout(() => void alone().then(done), GATHER_TIMEOUT_MS);
     pending.set(id, (answers) => done(answers as Array<WorkerAnswer<T>>));
     process.send!({ logferry: 'gather', id, topic, arg } satisfies GatherMessage);
   });

@@ -264,7 +264,7 @@ export class MetricsRegistry implements MetricsView {
   }
 
   everyWorker(): Promise<Array<WorkerAnswer<WorkerMetrics>>> {
-    return gather<WorkerMetrics>(METRICS_TOPIC, '', this.workerId, () => this.figures());
+    return gather<WorkerMetrics>(METRICS_TOPIC, '', this.workerId, this.workers, () => this.figures());
   }
 
   get hostname(): string {

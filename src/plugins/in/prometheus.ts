@@ -78,7 +78,7 @@ export class PrometheusInput implements InputInstance {
   /** Every worker's series side by side (one worker: its own). */
   private async aggregated(): Promise<string> {
     if (this.ctx.workers <= 1) return this.exposition.render();
-    const answers = await gather<ExpositionJson>(this.topic, '', this.ctx.workerId, () => this.exposition.json());
+    const answers = await gather<ExpositionJson>(this.topic, '', this.ctx.workerId, this.ctx.workers, () => this.exposition.json());
     const text = await AggregatorRegistry.aggregate(answers.flatMap((a) => (a.value ? [a.value] : []))).metrics();
     const missing = answers.filter((a) => !a.value).map((a) => `# worker ${a.worker} did not answer: ${a.error ?? 'no answer'}\n`);
     return missing.join('') + text;

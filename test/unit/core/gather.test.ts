@@ -7,7 +7,7 @@
  */
 import type { Worker } from 'node:cluster';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ASK_TIMEOUT_MS, GatherRelay, type GatherMessage } from '../../../src/core/gather.js';
+import { ASK_TIMEOUT_MS, gather, GatherRelay, type GatherMessage } from '../../../src/core/gather.js';
 
 function worker(): Worker & { sent: GatherMessage[] } {
   const sent: GatherMessage[] = [];
@@ -63,5 +63,31 @@ describe('GatherRelay', () => {
   it('leaves other messages to the supervisor', () => {
     const { relay } = setup([worker()]);
     expect(relay.onMessage({ id: 0, worker: worker() }, { logferry: 'running', workerId: 0 })).toBe(false);
+  });
+});
+
+describe('gather (the worker side)', () => {
+  it('without a supervisor answers alone; with one that never replies, names the other workers', async () => {
+    expect(await gather('t', 'a', 0, 1, (arg) => `own ${arg}`)).toEqual([{ worker: 0, value: 'own a' }]);
+    // pretend to be worker 1 of 3 under a supervisor that swallows the question
+    vi.useFakeTimers();
+    const sent: unknown[] = [];
+    const original = process.send;
+    process.send = ((m: unknown) => sent.push(m) > 0) as typeof process.send;
+    vi.stubEnv('LOGFERRY_WORKER_ID', '1');
+    try {
+      const pending = gather('t', 'a', 1, 3, () => 'mine');
+      expect(sent).toEqual([{ logferry: 'gather', id: expect.any(Number), topic: 't', arg: 'a' }]);
+      await vi.advanceTimersByTimeAsync(ASK_TIMEOUT_MS + 2000);
+      const answers = await pending;
+      expect(answers.map((a) => [a.worker, a.value ?? a.error])).toEqual([
+        [0, expect.stringMatching(/^the supervisor did not answer within \d+ ms$/)],
+        [1, 'mine'],
+        [2, expect.stringMatching(/^the supervisor did not answer/)],
+      ]);
+    } finally {
+      process.send = original;
+      vi.unstubAllEnvs();
+    }
   });
 });
