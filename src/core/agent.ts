@@ -21,7 +21,7 @@ import { CopyOutput } from '../plugins/out/copy.js';
 import { prepareBufferedOutput, type PreparedBuffer } from '../buffer/setup.js';
 import type { AnyDefinition, FilterDefinition, InputDefinition, Lifecycle, OutputDefinition, PluginContext, PluginKind } from './plugin.js';
 import { lookup, unknownPluginMessage } from './registry.js';
-import { MetricsRegistry } from '../metrics/registry.js';
+import { MetricsRegistry, type RegisteredPlugin } from '../metrics/registry.js';
 import { Router } from './router.js';
 import { systemParams, type SystemConfig } from './system.js';
 
@@ -33,16 +33,8 @@ export interface AgentOptions {
   configPath?: string | null;
 }
 
-export interface PluginEntry {
-  id: string;
-  type: string;
-  kind: PluginKind;
-  element: ConfigElement;
-  metrics: PluginMetrics;
-  instance: Lifecycle;
-  /** The <label> the directive lives in; null at the top level. */
-  scope?: string | null;
-}
+/** One plugin the agent built (declared beside the metrics registry, which reads the same fields). */
+export type PluginEntry = RegisteredPlugin;
 
 export interface BuildResult {
   agent: Agent | null;

@@ -166,7 +166,7 @@ export interface MetricsView {
   readonly promMonitors: Set<PromMonitorSpec>;
 }
 
-/** One plugin the agent built (the agent's PluginEntry, as far as the registry needs it). */
+/** One plugin the agent built (the agent's PluginEntry). */
 export interface RegisteredPlugin {
   id: string;
   type: string;
@@ -174,7 +174,7 @@ export interface RegisteredPlugin {
   element: ConfigElement;
   metrics: PluginMetrics;
   instance: Lifecycle;
-  /** The label it lives in (null: top level). */
+  /** The <label> the directive lives in; null at the top level. */
   scope?: string | null;
 }
 

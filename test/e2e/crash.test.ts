@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encode } from '../../src/protocol/msgpack.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
-import { jsonLinesUnder } from '../helpers/output-files.js';
+import { jsonFileOutput, jsonLinesUnder } from '../helpers/output-files.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
 import { RawClient } from '../integration/forward-util.js';
@@ -25,24 +25,7 @@ function config(port: number, dest: string, buf: string): string {
   @type null
 </match>
 <match seq.**>
-  @type file
-  path ${dest}/out
-  append true
-  <format>
-    @type json
-  </format>
-  <buffer tag>
-    @type file
-    path ${buf}
-    flush_mode interval
-    flush_interval 0.2
-    flush_thread_interval 0.1
-    flush_thread_burst_interval 0
-    retry_wait 0.2
-    retry_max_interval 0.5
-    retry_forever true
-    chunk_limit_size 4k
-  </buffer>
+${jsonFileOutput(`${dest}/out`, buf)}
 </match>
 `;
 }

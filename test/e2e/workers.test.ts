@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli, startDaemon, writeConfig, type Daemon } from '../helpers/daemon.js';
-import { jsonLinesUnder } from '../helpers/output-files.js';
+import { jsonFileOutput, jsonLinesUnder } from '../helpers/output-files.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
 import { sendAcked } from '../integration/forward-util.js';
@@ -42,24 +42,7 @@ function config(o: { port: number; httpPort: number; dest: string; buf: string }
   </record>
 </filter>
 <match seq.**>
-  @type file
-  path "${o.dest}/w#{worker_id}/out"
-  append true
-  <format>
-    @type json
-  </format>
-  <buffer tag>
-    @type file
-    path ${o.buf}
-    flush_mode interval
-    flush_interval 0.2
-    flush_thread_interval 0.1
-    flush_thread_burst_interval 0
-    retry_wait 0.2
-    retry_max_interval 0.5
-    retry_forever true
-    chunk_limit_size 4k
-  </buffer>
+${jsonFileOutput(`"${o.dest}/w#{worker_id}/out"`, o.buf)}
 </match>
 <match **>
   @type null

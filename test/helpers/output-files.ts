@@ -1,4 +1,7 @@
-/** Reading what out_file wrote in e2e tests: every JSON line of every file under a directory. */
+/**
+ * out_file in e2e tests: the JSON-lines output with a fast file buffer the crash and workers tests
+ * share, and reading back every JSON line of every file under a directory.
+ */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -19,4 +22,29 @@ export function jsonLinesUnder<T = Record<string, unknown>>(dir: string): T[] {
     }
   }
   return out;
+}
+
+/**
+ * A `<match>` body: out_file writing JSON lines to `path` (appended), through a file buffer in
+ * `bufferPath` that flushes every 0.2 s in 4 KiB chunks and retries forever every ≤ 0.5 s.
+ */
+export function jsonFileOutput(path: string, bufferPath: string): string {
+  return `  @type file
+  path ${path}
+  append true
+  <format>
+    @type json
+  </format>
+  <buffer tag>
+    @type file
+    path ${bufferPath}
+    flush_mode interval
+    flush_interval 0.2
+    flush_thread_interval 0.1
+    flush_thread_burst_interval 0
+    retry_wait 0.2
+    retry_max_interval 0.5
+    retry_forever true
+    chunk_limit_size 4k
+  </buffer>`;
 }

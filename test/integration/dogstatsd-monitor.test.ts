@@ -6,14 +6,13 @@
  */
 import { hostname } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EventTime } from '../../src/core/event-time.js';
 import { encode } from '../../src/protocol/msgpack.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
 import { freePort } from '../helpers/ports.js';
 import { udpCapture, type UdpCapture } from '../helpers/udp-capture.js';
 import { waitFor } from '../helpers/wait.js';
 import { RawClient } from './forward-util.js';
-import { deadDestination, fileOutput } from './monitor-util.js';
+import { deadDestination, fileOutput, forwardSource, packedEntries } from './monitor-util.js';
 
 let daemon: Daemon | null = null;
 let udp: UdpCapture | null = null;
@@ -53,7 +52,7 @@ const counted = (lines: Line[], name: string, tags: Record<string, string>) => l
 /** The last gauge value of a metric for matching tags. */
 const latest = (lines: Line[], name: string, tags: Record<string, string> = {}) => lines.filter((l) => matches(l, name, tags)).at(-1)?.value;
 
-const entries = (n: number) => Buffer.concat(Array.from({ length: n }, (_, i) => encode([new EventTime(1700000000, i), { i, msg: 'hello world' }])));
+const entries = (n: number) => packedEntries(n, 'hello world');
 
 describe('dogstatsd_monitor', () => {
   it('pushes per-tag flow, buffer, retry and process metrics with the seed dashboard\'s tags', async () => {
@@ -61,12 +60,7 @@ describe('dogstatsd_monitor', () => {
     udp = await udpCapture();
     const dest = deadDestination();
     daemon = await startDaemon(`
-<source>
-  @type forward
-  @id in_fwd
-  port ${fwdPort}
-  bind 127.0.0.1
-</source>
+${forwardSource(fwdPort)}
 <source>
   @type dogstatsd_monitor
   host 127.0.0.1

@@ -95,6 +95,14 @@ describe('configuration checks', () => {
   });
 });
 
+/** The agent built from `text` (no problems), started; the port its forward input listens on, its logs. */
+async function startAgent(text: string): Promise<{ agent: Agent; port: number; logs(): string }> {
+  const built = buildFromText(text);
+  expect(built.problems).toEqual([]);
+  await built.agent!.start();
+  return { agent: built.agent!, port: Number(/listening port port=(\d+)/.exec(built.logs())![1]), logs: built.logs };
+}
+
 describe('emit failures', () => {
   let agent: Agent | null = null;
   afterEach(async () => {
@@ -103,7 +111,7 @@ describe('emit failures', () => {
   });
 
   it('closes the connection without an ack when the output refuses the events', async () => {
-    const built = buildFromText(`
+    const started = await startAgent(`
 <source>
   @type forward
   @id fwd_in
@@ -121,10 +129,8 @@ describe('emit failures', () => {
   @type test_capture
   @id accepted
 </match>`);
-    expect(built.problems).toEqual([]);
-    agent = built.agent!;
-    await agent.start();
-    const port = Number(/listening port port=(\d+)/.exec(built.logs())![1]);
+    agent = started.agent;
+    const port = started.port;
     const ok = await RawClient.open(port);
     const bad = await RawClient.open(port);
     try {
@@ -137,7 +143,7 @@ describe('emit failures', () => {
       const input = agent.plugins.find((p) => p.id === 'fwd_in')!;
       expect(input.metrics.rejected.get('emit_failed')).toBe(1);
       expect(input.metrics.emit_records).toBe(1);
-      await waitFor(() => built.logs().includes('emit failed, closing connection without ack'), 5000, 'the warning');
+      await waitFor(() => started.logs().includes('emit failed, closing connection without ack'), 5000, 'the warning');
     } finally {
       ok.destroy();
       bad.destroy();
@@ -165,7 +171,7 @@ describe('ordering and back-pressure', () => {
   });
 
   it('a pending emit holds only its own connection, whose later requests wait their turn', async () => {
-    const built = buildFromText(`
+    const started = await startAgent(`
 <source>
   @type forward
   port 0
@@ -181,10 +187,8 @@ describe('ordering and back-pressure', () => {
   @type test_capture
   @id order_out
 </match>`);
-    expect(built.problems).toEqual([]);
-    agent = built.agent!;
-    await agent.start();
-    const port = Number(/listening port port=(\d+)/.exec(built.logs())![1]);
+    agent = started.agent;
+    const port = started.port;
     const slow = await RawClient.open(port);
     const other = await RawClient.open(port);
     try {

@@ -2,6 +2,8 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { EventTime } from '../../src/core/event-time.js';
+import { encode } from '../../src/protocol/msgpack.js';
 
 /**
  * A destination directory that starts out dead: a regular file sits where out_file needs a
@@ -47,6 +49,21 @@ export function fileOutput(pattern: string, id: string, path: string, bufferExtr
 ${bufferExtra}
   </buffer>
 </match>`;
+}
+
+export function forwardSource(port: number, id = 'in_fwd'): string {
+  return `
+<source>
+  @type forward
+  @id ${id}
+  port ${port}
+  bind 127.0.0.1
+</source>`;
+}
+
+/** `n` msgpack `[time, {i, msg}]` entries, for a PackedForward body. */
+export function packedEntries(n: number, msg: string): Buffer {
+  return Buffer.concat(Array.from({ length: n }, (_, i) => encode([new EventTime(1700000000, i), { i, msg }])));
 }
 
 export function httpSource(port: number, id = 'in_http'): string {

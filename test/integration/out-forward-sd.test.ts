@@ -57,7 +57,8 @@ describe('service discovery from a file', () => {
     })();
     list.write([{ name: 'b', port: b.port }]);
     await waitFor(() => names(fwd) === 'b', 5000, 'the node list to become [b]');
-    await new Promise((r) => setTimeout(r, 150));
+    const atSwitch = seq;
+    await waitFor(() => seq >= atSwitch + 20 || null, 5000, 'more events sent after the switch');
     sending = false;
     await pump;
     const switchedAt = seq;

@@ -4,13 +4,12 @@
  * and after it recovers (buffer gauges back to 0); per-tag flow metrics; Node process metrics.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { EventTime } from '../../src/core/event-time.js';
 import { encode } from '../../src/protocol/msgpack.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
 import { RawClient } from './forward-util.js';
-import { deadDestination, fileOutput, get, parseExposition, sample, type Sample } from './monitor-util.js';
+import { deadDestination, fileOutput, forwardSource, get, parseExposition, sample, type Sample, packedEntries } from './monitor-util.js';
 
 let daemon: Daemon | null = null;
 let client: RawClient | null = null;
@@ -28,19 +27,14 @@ async function scrape(port: number, path = '/metrics'): Promise<Sample[]> {
   return parseExposition(r.text);
 }
 
-const entries = (n: number) => Buffer.concat(Array.from({ length: n }, (_, i) => encode([new EventTime(1700000000, i), { i, msg: 'hello' }])));
+const entries = (n: number) => packedEntries(n, 'hello');
 
 describe('prometheus input', () => {
   it('serves fluent-plugin-prometheus metrics, per-tag flow and process metrics that move with the pipeline', async () => {
     const [fwdPort, promPort] = [await freePort(), await freePort()];
     const dest = deadDestination();
     daemon = await startDaemon(`
-<source>
-  @type forward
-  @id in_fwd
-  port ${fwdPort}
-  bind 127.0.0.1
-</source>
+${forwardSource(fwdPort)}
 <source>
   @type prometheus
   bind 127.0.0.1
